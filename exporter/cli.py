@@ -1,0 +1,232 @@
+"""Command line: serve (default), `poll`, `demo`, and `--config.check`.
+
+Flags follow Prometheus exporter conventions (`--config.file`, `--web.listen-address`, ...).
+Exit codes: 0 ok, 1 split/no master/dual master (poll), 2 bad config or flags, 3 router unreachable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+
+import structlog
+
+from . import __version__
+from .config import load_config
+from .errors import ConfigError
+from .log import FORMATS, LEVELS, configure_logging
+
+log = structlog.get_logger("exporter.cli")
+
+EXIT_OK, EXIT_PROBLEM, EXIT_CONFIG, EXIT_UNREACHABLE = 0, 1, 2, 3
+DEFAULT_CONFIG = "vrrp-exporter.yml"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        # argparse exits 2 too; say which command so the usage line is the right one.
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_CONFIG, f"{self.prog}: error: {message}\n")
+
+
+def _log_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--log.level", dest="log_level", choices=list(LEVELS), default="info")
+    parser.add_argument("--log.format", dest="log_format", choices=list(FORMATS), default="logfmt")
+
+
+def _config_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config.file",
+        dest="config_file",
+        default=DEFAULT_CONFIG,
+        help=f"YAML configuration file (default {DEFAULT_CONFIG})",
+    )
+
+
+def _web_flags(parser: argparse.ArgumentParser, listen_default: str) -> None:
+    parser.add_argument(
+        "--web.listen-address",
+        dest="listen_address",
+        default=listen_default,
+        help=f"address to serve metrics and the status page on (default {listen_default})",
+    )
+    parser.add_argument(
+        "--web.telemetry-path",
+        dest="telemetry_path",
+        default="/metrics",
+        help="path under which to expose metrics (default /metrics)",
+    )
+    parser.add_argument(
+        "--web.config.file",
+        dest="web_config_file",
+        default=None,
+        help="TLS and basic auth configuration (Prometheus exporter-toolkit web-config format)",
+    )
+
+
+def serve_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="vyos-vrrp-exporter",
+        description="Prometheus exporter for VRRP on VyOS: polls `show vrrp` on every router over SSH and"
+        " reports, per sync set, whether the masters are split across routers.",
+        epilog="subcommands: `vyos-vrrp-exporter poll --help`, `vyos-vrrp-exporter demo --help`",
+    )
+    _config_flag(parser)
+    parser.add_argument(
+        "--config.check",
+        dest="config_check",
+        action="store_true",
+        help="validate the configuration, print every problem and exit (0 valid, 2 invalid)",
+    )
+    _web_flags(parser, ":9798")
+    _log_flags(parser)
+    parser.add_argument("--version", action="version", version=f"vyos-vrrp-exporter {__version__}")
+    return parser
+
+
+def poll_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="vyos-vrrp-exporter poll",
+        description="Poll every router once and print, per cluster, the `show vrrp` tables side by side"
+        " and a verdict. Exit 0 healthy, 1 split/no master/dual master, 3 router unreachable, 2 bad config.",
+    )
+    _config_flag(parser)
+    parser.add_argument("--output", choices=["table", "json"], default="table")
+    _log_flags(parser)
+    parser.set_defaults(log_level="error")
+    return parser
+
+
+def demo_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="vyos-vrrp-exporter demo",
+        description="Start simulated VyOS routers (real SSH servers on 127.0.0.1) and the exporter against"
+        " them, and walk through the incident: healthy, VLAN split, sync-group all-FAULT, preempt fix.",
+    )
+    parser.add_argument("--once", action="store_true", help="run the story at full speed, print verdicts, exit")
+    parser.add_argument(
+        "--phase-seconds", type=float, default=20.0, help="how long each phase lasts when not --once (default 20)"
+    )
+    _web_flags(parser, "127.0.0.1:9798")
+    _log_flags(parser)
+    parser.set_defaults(log_level="warn")
+    return parser
+
+
+def _print_config_problems(path: str, exc: ConfigError) -> None:
+    print(f"{path}: invalid configuration ({len(exc.problems)} problem(s)):", file=sys.stderr)
+    for problem in exc.problems:
+        print(f"  {problem}", file=sys.stderr)
+
+
+def check_config(path: str) -> int:
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        _print_config_problems(path, exc)
+        return EXIT_CONFIG
+    routers = sum(len(c.routers) for c in config.clusters)
+    print(f"{path}: OK ({len(config.clusters)} cluster(s), {routers} router(s))")
+    return EXIT_OK
+
+
+async def _poll(path: str, output: str) -> int:
+    from .poller import Poller
+    from .report import overall_exit_code, render_json, render_table
+    from .store import SnapshotStore
+
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        _print_config_problems(path, exc)
+        return EXIT_CONFIG
+    poller = Poller(config, SnapshotStore())
+    try:
+        views = await poller.poll_once()
+    finally:
+        await poller.transport.close()
+    sys.stdout.write(render_json(views) if output == "json" else render_table(views))
+    return overall_exit_code(views)
+
+
+async def _serve(args: argparse.Namespace) -> int:
+    from .service import Exporter, parse_listen_address
+    from .webconfig import WebConfigError, load_web_config
+
+    try:
+        config = load_config(args.config_file)
+    except ConfigError as exc:
+        _print_config_problems(args.config_file, exc)
+        return EXIT_CONFIG
+    try:
+        parse_listen_address(args.listen_address)
+        web = load_web_config(args.web_config_file) if args.web_config_file else None
+    except (ValueError, WebConfigError) as exc:
+        print(f"vyos-vrrp-exporter: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    exporter = Exporter(config, Path(args.config_file))
+    try:
+        await exporter.start(
+            args.listen_address,
+            args.telemetry_path,
+            ssl_context=web.ssl_context if web else None,
+            middlewares=web.middlewares if web else None,
+        )
+    except OSError as exc:
+        await exporter.stop()
+        print(f"vyos-vrrp-exporter: cannot listen on {args.listen_address}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    await _run_until_signalled(exporter.reload)
+    await exporter.stop()
+    return EXIT_OK
+
+
+async def _run_until_signalled(reload: Callable[[], Awaitable[object]]) -> None:
+    """Block until SIGTERM/SIGINT; SIGHUP calls `reload` (an async callable) in the background."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    pending: set[asyncio.Task[object]] = set()
+
+    def on_hup() -> None:
+        task: asyncio.Task[object] = asyncio.ensure_future(reload())
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+
+    loop.add_signal_handler(signal.SIGHUP, on_hup)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+        log.info("shutdown_requested")
+    finally:
+        for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+        for task in pending:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    command = args_list[0] if args_list and args_list[0] in ("poll", "demo") else None
+    if command == "poll":
+        args = poll_parser().parse_args(args_list[1:])
+        configure_logging(args.log_level, args.log_format)
+        return asyncio.run(_poll(args.config_file, args.output))
+    if command == "demo":
+        from .demo import run_demo
+
+        args = demo_parser().parse_args(args_list[1:])
+        configure_logging(args.log_level, args.log_format)
+        return asyncio.run(run_demo(args))
+    args = serve_parser().parse_args(args_list)
+    configure_logging(args.log_level, args.log_format)
+    if args.config_check:
+        return check_config(args.config_file)
+    return asyncio.run(_serve(args))

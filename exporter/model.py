@@ -1,0 +1,80 @@
+"""Immutable domain types: what one router said, and what a cluster is configured to be."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from .errors import PollErrorReason
+
+
+class VrrpState(StrEnum):
+    """VRRP states as VyOS prints them. Every value is exported, 1 for the current one."""
+
+    INIT = "INIT"
+    BACKUP = "BACKUP"
+    MASTER = "MASTER"
+    FAULT = "FAULT"
+    DISABLED = "DISABLED"
+
+
+@dataclass(frozen=True, slots=True)
+class VrrpGroup:
+    """One row of `show vrrp`.
+
+    `interface` and `vrid` are empty/None on DISABLED rows, `priority` is None on VyOS 1.2 (no
+    Priority column) and on DISABLED rows. `last_transition_age_seconds` is the router's own
+    "Last Transition" (time since the last state change), None where the cell is absent.
+    """
+
+    name: str
+    interface: str
+    vrid: int | None
+    state: VrrpState
+    priority: int | None = None
+    last_transition_age_seconds: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PollFailure:
+    reason: PollErrorReason
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class RouterSnapshot:
+    """The result of one poll of one router. `groups` is empty when the poll failed."""
+
+    cluster: str
+    router: str
+    polled_at: float  # Unix time when the poll finished
+    duration_seconds: float
+    groups: tuple[VrrpGroup, ...] = ()
+    failure: PollFailure | None = None
+    last_success_at: float | None = None  # Unix time of the latest successful poll, this one included
+
+    @property
+    def ok(self) -> bool:
+        return self.failure is None
+
+
+@dataclass(frozen=True, slots=True)
+class SyncSetSpec:
+    """Groups whose masters must sit on one router. `groups` None means every group seen."""
+
+    name: str
+    groups: tuple[str, ...] | None = None
+    preferred_master: str | None = None
+
+
+DEFAULT_SET_NAME = "all"
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterSpec:
+    """What the join needs to know about a cluster: its routers (in config order) and sets."""
+
+    name: str
+    routers: tuple[str, ...]
+    sets: tuple[SyncSetSpec, ...] = field(default=(SyncSetSpec(DEFAULT_SET_NAME),))
+    preferred_master: str | None = None

@@ -1,0 +1,258 @@
+"""Background polling: every `poll_interval`, run `show vrrp` on every router of each cluster.
+
+Why a background poller instead of polling per scrape (the usual exporter advice): an SSH command
+takes tens to hundreds of milliseconds per router and several Prometheus servers may scrape us; a
+scrape must stay cheap and must never open SSH sessions. Data age is exported
+(`vrrp_last_poll_success_timestamp_seconds`) and data older than 3 intervals counts as down.
+All routers of a cluster are polled together, so the join compares tables taken at the same moment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+
+import structlog
+
+from .config import Config, SshTarget, cluster_spec, ssh_target
+from .errors import PollError, PollErrorReason, TransportError
+from .model import ClusterSpec, PollFailure, RouterSnapshot, VrrpGroup
+from .parse import parse_show_vrrp
+from .store import SnapshotStore
+from .transport import CommandResult, SshTransport
+from .verdict import ClusterView, Verdict
+
+log = structlog.get_logger("exporter.poller")
+
+STALE_AFTER_INTERVALS = 3
+
+
+def interpret(result: CommandResult) -> tuple[VrrpGroup, ...]:
+    """Turn a command result into groups, or raise PollError saying why not."""
+    if result.exit_status not in (0, None):
+        # VyOS op-mode exits non-zero for "VRRP is not running" on some versions: that is still a
+        # valid answer (zero groups). Anything else with a failing exit status is a command error.
+        text = result.stdout if result.stdout.strip() else result.stderr
+        try:
+            groups = parse_show_vrrp(text)
+        except PollError as exc:
+            if exc.reason is PollErrorReason.COMMAND:
+                raise
+            detail = (result.stderr.strip() or result.stdout.strip() or "no output").splitlines()[0][:200]
+            raise TransportError(
+                f"command exited with status {result.exit_status}: {detail}", PollErrorReason.COMMAND
+            ) from exc
+        if groups:
+            raise TransportError(
+                f"command exited with status {result.exit_status} despite printing a table",
+                PollErrorReason.COMMAND,
+            )
+        return groups
+    if not result.stdout.strip() and result.stderr.strip():
+        return parse_show_vrrp(result.stderr)
+    return parse_show_vrrp(result.stdout)
+
+
+class Poller:
+    def __init__(
+        self,
+        config: Config,
+        store: SnapshotStore,
+        transport: SshTransport | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.transport = transport or SshTransport()
+        self._clock = clock
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._wake: dict[str, asyncio.Event] = {}
+        self._started: dict[str, int] = {}
+        self._round_done = asyncio.Condition()
+        self._router_status: dict[tuple[str, str], PollErrorReason | None] = {}
+        self._verdicts: dict[str, Verdict] = {}
+        self._report_missing: set[str] = set()
+        self._set_config(config)
+
+    # --- configuration ----------------------------------------------------------------------------
+
+    def _set_config(self, config: Config) -> None:
+        self.config = config
+        self._clusters = {c.name: c for c in config.clusters}
+        self.specs: dict[str, ClusterSpec] = {c.name: cluster_spec(c) for c in config.clusters}
+        self._targets: dict[str, list[SshTarget]] = {
+            c.name: [ssh_target(config, c, r) for r in c.routers] for c in config.clusters
+        }
+        self._semaphore = asyncio.Semaphore(config.max_concurrent_polls)
+        # Sync-set typos are reported after the first round of every (re)load.
+        self._report_missing = set(self._clusters)
+
+    @property
+    def max_age(self) -> float:
+        return STALE_AFTER_INTERVALS * self.config.poll_interval
+
+    def view(self, cluster: str) -> ClusterView:
+        return self.store.view(self.specs[cluster], self._clock(), self.max_age)
+
+    def views(self) -> list[ClusterView]:
+        return [self.view(name) for name in self.specs]
+
+    def ready(self) -> bool:
+        return all(self.store.rounds(name) > 0 for name in self.specs)
+
+    async def reload(self, config: Config) -> None:
+        """Swap in a validated config: stop polling, drop removed routers, start again."""
+        await self.stop(close_transport=False)
+        self._set_config(config)
+        keep = {(t.cluster, t.router) for targets in self._targets.values() for t in targets}
+        self.store.retain(keep)
+        self._router_status = {k: v for k, v in self._router_status.items() if k in keep}
+        self._verdicts = {k: v for k, v in self._verdicts.items() if k in self._clusters}
+        await self.transport.forget(keep)
+        self.start()
+
+    # --- running ----------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        for name in self._clusters:
+            self._wake[name] = asyncio.Event()
+            self._tasks[name] = asyncio.create_task(self._loop(name), name=f"poll-{name}")
+
+    async def stop(self, close_transport: bool = True) -> None:
+        tasks = list(self._tasks.values())
+        self._tasks.clear()
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if close_transport:
+            await self.transport.close()
+
+    def wake(self, cluster: str) -> None:
+        """Poll a cluster now instead of at the next tick (used after a known change)."""
+        event = self._wake.get(cluster)
+        if event is not None:
+            event.set()
+
+    async def wait_next_round(self) -> None:
+        """Wait until every cluster has completed a round that *started* after this call.
+
+        Callers bound the wait with `asyncio.timeout`."""
+        target = {name: self._started.get(name, 0) + 1 for name in self._clusters}
+        async with self._round_done:
+            await self._round_done.wait_for(lambda: all(self.store.rounds(n) >= k for n, k in target.items()))
+
+    async def _loop(self, name: str) -> None:
+        interval = self.config.poll_interval
+        wake = self._wake[name]
+        while True:
+            started = time.monotonic()
+            wake.clear()
+            try:
+                await self.poll_cluster(name)
+            except Exception:
+                # A bug must not silently stop polling: log it loudly and keep the schedule.
+                log.exception("poll_round_crashed", cluster=name)
+            delay = interval - (time.monotonic() - started)
+            if delay > 0:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(delay):
+                        await wake.wait()
+
+    async def poll_once(self) -> list[ClusterView]:
+        """One round of every cluster, concurrently (the `poll` command)."""
+        await asyncio.gather(*(self.poll_cluster(name) for name in self._clusters))
+        return self.views()
+
+    async def poll_cluster(self, name: str) -> list[RouterSnapshot]:
+        self._started[name] = self._started.get(name, 0) + 1
+        snapshots = await asyncio.gather(*(self.poll_router(t) for t in self._targets[name]))
+        for snapshot in snapshots:
+            self._record(snapshot)
+        self.store.finish_round(name)
+        self._report(name)
+        async with self._round_done:
+            self._round_done.notify_all()
+        return list(snapshots)
+
+    async def poll_router(self, target: SshTarget) -> RouterSnapshot:
+        async with self._semaphore:
+            started = time.monotonic()
+            failure: PollFailure | None = None
+            groups: tuple[VrrpGroup, ...] = ()
+            try:
+                result = await self.transport.run(target, self.config.timeout)
+                groups = interpret(result)
+            except PollError as exc:
+                failure = PollFailure(exc.reason, exc.message)
+            duration = time.monotonic() - started
+        now = self._clock()
+        return RouterSnapshot(
+            cluster=target.cluster,
+            router=target.router,
+            polled_at=now,
+            duration_seconds=duration,
+            groups=groups,
+            failure=failure,
+            last_success_at=now if failure is None else None,
+        )
+
+    # --- logging: once per change, not once per poll ------------------------------------------------
+
+    def _record(self, snapshot: RouterSnapshot) -> None:
+        bound = log.bind(cluster=snapshot.cluster, router=snapshot.router)
+        key = (snapshot.cluster, snapshot.router)
+        reason = snapshot.failure.reason if snapshot.failure else None
+        if key not in self._router_status or self._router_status[key] != reason:
+            if snapshot.failure is not None:
+                bound.warning(
+                    "poll_failed",
+                    reason=str(reason),
+                    error=snapshot.failure.message,
+                    duration_seconds=round(snapshot.duration_seconds, 3),
+                )
+            elif key in self._router_status:
+                bound.info("poll_recovered", groups=len(snapshot.groups))
+            else:
+                bound.info("router_up", groups=len(snapshot.groups))
+        self._router_status[key] = reason
+        for group, old, new in self.store.record(snapshot):
+            bound.info("vrrp_state_changed", group=group, old_state=str(old), new_state=str(new))
+        if snapshot.failure is None:
+            bound.debug("poll_ok", groups=len(snapshot.groups), duration_seconds=round(snapshot.duration_seconds, 3))
+
+    def _report(self, name: str) -> None:
+        view = self.view(name)
+        verdict = view.verdict
+        previous = self._verdicts.get(name)
+        if verdict != previous:
+            problems = [message for _, message in view.problems()]
+            if verdict is Verdict.HEALTHY:
+                log.info(
+                    "cluster_verdict_changed",
+                    cluster=name,
+                    verdict=str(verdict),
+                    previous=str(previous) if previous else None,
+                )
+            else:
+                log.warning(
+                    "cluster_verdict_changed",
+                    cluster=name,
+                    verdict=str(verdict),
+                    previous=str(previous) if previous else None,
+                    problems=problems,
+                )
+            self._verdicts[name] = verdict
+        if name in self._report_missing and view.any_up:
+            self._report_missing.discard(name)
+            for s in view.sets:
+                if s.missing_groups:
+                    log.warning(
+                        "sync_set_group_missing",
+                        cluster=name,
+                        set=s.name,
+                        missing_groups=list(s.missing_groups),
+                        reported_groups=[g.name for g in view.groups],
+                    )

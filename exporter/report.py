@@ -1,0 +1,139 @@
+"""Human and machine output of `poll`: the seed's side-by-side view, rendered from ClusterViews."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .model import VrrpGroup
+from .verdict import ClusterView, GroupView, RouterView, Verdict
+
+
+def overall_exit_code(views: list[ClusterView]) -> int:
+    """1 if anything is split/masterless/dual, else 3 if a router is unreachable, else 0."""
+    codes = {view.exit_code for view in views}
+    for code in (1, 3):
+        if code in codes:
+            return code
+    return 0
+
+
+def _cell(row: VrrpGroup | None) -> str:
+    if row is None:
+        return "-"
+    return f"{row.state} {row.priority}" if row.priority is not None else str(row.state)
+
+
+def _router_header(router: RouterView) -> str:
+    if router.up:
+        return router.name
+    return f"{router.name} (DOWN)"
+
+
+def _first_row(group: GroupView) -> VrrpGroup | None:
+    return next((row for row in group.states.values() if row is not None), None)
+
+
+def _table(headers: list[str], rows: list[list[str]], right: set[int]) -> list[str]:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+
+    def line(cells: list[str]) -> str:
+        parts = [c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))]
+        return "  ".join(parts).rstrip()
+
+    return [line(headers), "  ".join("-" * w for w in widths), *(line(r) for r in rows)]
+
+
+def render_view(view: ClusterView) -> str:
+    """Rows are groups, one column per router, each cell `STATE priority` (as in the seed)."""
+    lines = [f"cluster {view.spec.name}"]
+    headers = ["Group", "Interface", "VRID", *(_router_header(r) for r in view.routers)]
+    rows = []
+    for group in view.groups:
+        first = _first_row(group)
+        vrid = "" if first is None or first.vrid is None else str(first.vrid)
+        cells = [_cell(group.states.get(r.name)) if r.up else "?" for r in view.routers]
+        rows.append([group.name, first.interface if first else "", vrid, *cells])
+    lines += _table(headers, rows, right={2})
+    if not view.groups:
+        lines.append("(no VRRP groups reported)" if view.any_up else "(no router answered)")
+    for s in view.sets:
+        if not s.masters:
+            state = "no master" if view.all_up and s.groups else "unknown" if not view.any_up else "no master"
+            lines.append(f"set {s.name}: {state}")
+        elif s.split:
+            holders = "; ".join(f"{r} is MASTER of {', '.join(gs)}" for r, gs in s.masters.items())
+            lines.append(f"set {s.name}: SPLIT across {s.master_count} routers: {holders}")
+        else:
+            lines.append(f"set {s.name}: ok, all masters on {next(iter(s.masters))}")
+    for kind, message in view.problems():
+        if kind is not Verdict.SPLIT:
+            lines.append(f"{kind.value.replace('_', ' ')}: {message}")
+    lines += [f"warning: {w}" for w in view.warnings()]
+    lines.append(f"verdict {view.spec.name}: {view.verdict.value.upper()} (exit {view.exit_code})")
+    return "\n".join(lines)
+
+
+def render_table(views: list[ClusterView]) -> str:
+    return "\n\n".join(render_view(v) for v in views) + "\n"
+
+
+def _group_json(row: VrrpGroup | None) -> dict[str, Any] | None:
+    if row is None:
+        return None
+    return {
+        "state": str(row.state),
+        "priority": row.priority,
+        "interface": row.interface,
+        "vrid": row.vrid,
+        "last_transition_age_seconds": row.last_transition_age_seconds,
+    }
+
+
+def view_json(view: ClusterView) -> dict[str, Any]:
+    routers = []
+    for r in view.routers:
+        snap = r.snapshot
+        failure = snap.failure if snap is not None else None
+        routers.append(
+            {
+                "name": r.name,
+                "up": r.up,
+                "stale": r.stale,
+                "error": None if failure is None else {"reason": str(failure.reason), "message": failure.message},
+                "duration_seconds": None if snap is None else round(snap.duration_seconds, 6),
+                "last_success_at": None if snap is None else snap.last_success_at,
+            }
+        )
+    return {
+        "name": view.spec.name,
+        "verdict": view.verdict.value,
+        "exit_code": view.exit_code,
+        "routers": routers,
+        "groups": [
+            {
+                "name": g.name,
+                "masters": list(g.masters),
+                "routers": {r.name: _group_json(g.states.get(r.name)) if r.up else None for r in view.routers},
+            }
+            for g in view.groups
+        ],
+        "sets": [
+            {
+                "name": s.name,
+                "groups": list(s.groups),
+                "masters": list(s.masters),
+                "split": s.split,
+                "missing_groups": list(s.missing_groups),
+                "preferred_master": s.preferred_master or view.spec.preferred_master,
+            }
+            for s in view.sets
+        ],
+        "problems": [message for _, message in view.problems()],
+        "warnings": view.warnings(),
+    }
+
+
+def render_json(views: list[ClusterView]) -> str:
+    doc = {"exit_code": overall_exit_code(views), "clusters": [view_json(v) for v in views]}
+    return json.dumps(doc, indent=2) + "\n"

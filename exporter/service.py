@@ -1,0 +1,130 @@
+"""The running exporter: poller + registry + HTTP server, with reload and clean shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import time
+from pathlib import Path
+
+import structlog
+from aiohttp import web
+from aiohttp.typedefs import Middleware
+from prometheus_client import CollectorRegistry, Gauge
+
+from .collector import VrrpCollector
+from .config import Config, load_config
+from .errors import ConfigError
+from .http import HttpContext, build_app
+from .poller import Poller
+from .store import SnapshotStore
+from .transport import SshTransport
+
+log = structlog.get_logger("exporter.service")
+
+
+def parse_listen_address(value: str) -> tuple[str | None, int]:
+    """`:9798`, `0.0.0.0:9798`, `[::1]:9798`, `localhost:0` -> (host or None for all, port)."""
+    host, sep, port_text = value.rpartition(":")
+    if not sep or not port_text.isdigit() or int(port_text) > 65535:
+        raise ValueError(f"invalid listen address {value!r}: expected host:port, e.g. :9798 or 127.0.0.1:9798")
+    host = host.strip("[]")
+    return (host or None), int(port_text)
+
+
+class Exporter:
+    def __init__(self, config: Config, config_path: Path | None = None, transport: SshTransport | None = None):
+        self.config_path = config_path
+        self.store = SnapshotStore()
+        self.poller = Poller(config, self.store, transport)
+        self.registry = CollectorRegistry()
+        self.registry.register(VrrpCollector(self.poller))
+        self._reload_ok = Gauge(
+            "vrrp_exporter_config_last_reload_successful",
+            "1 if the last configuration (re)load succeeded, else 0 (the previous config keeps running).",
+            registry=self.registry,
+        )
+        self._reload_time = Gauge(
+            "vrrp_exporter_config_last_reload_success_timestamp_seconds",
+            "Unix time of the last successful configuration (re)load.",
+            registry=self.registry,
+        )
+        self._reload_ok.set(1)
+        self._reload_time.set(time.time())
+        self._reload_lock = asyncio.Lock()
+        self._runner: web.AppRunner | None = None
+        self.bound: list[tuple[str, int]] = []
+
+    @property
+    def config(self) -> Config:
+        return self.poller.config
+
+    async def reload(self) -> tuple[bool, str]:
+        """Re-read the config file. A bad file is logged and the running config stays."""
+        if self.config_path is None:
+            return False, "no config file to reload (started without --config.file)"
+        async with self._reload_lock:
+            try:
+                config = load_config(self.config_path)
+            except ConfigError as exc:
+                self._reload_ok.set(0)
+                log.error("config_reload_failed", file=str(self.config_path), problems=exc.problems)
+                return False, "config reload failed, previous config still running:\n" + str(exc)
+            self._reload_ok.set(1)
+            self._reload_time.set(time.time())
+            if config == self.poller.config:
+                log.info("config_reload_unchanged", file=str(self.config_path))
+                return True, "config unchanged"
+            await self.poller.reload(config)
+            log.info(
+                "config_reloaded",
+                file=str(self.config_path),
+                clusters=len(config.clusters),
+                routers=sum(len(c.routers) for c in config.clusters),
+            )
+            return True, "config reloaded"
+
+    def app(self, telemetry_path: str = "/metrics", middlewares: list[Middleware] | None = None) -> web.Application:
+        ctx = HttpContext(
+            registry=self.registry,
+            views=self.poller.views,
+            ready=self.poller.ready,
+            reload=self.reload,
+            telemetry_path=telemetry_path,
+        )
+        return build_app(ctx, middlewares)
+
+    async def start(
+        self,
+        listen_address: str,
+        telemetry_path: str = "/metrics",
+        ssl_context: ssl.SSLContext | None = None,
+        middlewares: list[Middleware] | None = None,
+    ) -> None:
+        host, port = parse_listen_address(listen_address)
+        self._runner = web.AppRunner(self.app(telemetry_path, middlewares), access_log=None, shutdown_timeout=2.0)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port, ssl_context=ssl_context, backlog=128)
+        await site.start()
+        server = site._server  # aiohttp keeps the asyncio server private; we need the bound ports
+        sockets = getattr(server, "sockets", None) or []
+        self.bound = [(s.getsockname()[0], s.getsockname()[1]) for s in sockets]
+        self.poller.start()
+        log.info(
+            "exporter_started",
+            listen=[f"{h}:{p}" for h, p in self.bound],
+            telemetry_path=telemetry_path,
+            clusters=len(self.config.clusters),
+            routers=sum(len(c.routers) for c in self.config.clusters),
+        )
+
+    @property
+    def port(self) -> int:
+        return self.bound[0][1]
+
+    async def stop(self) -> None:
+        await self.poller.stop()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        log.info("exporter_stopped")

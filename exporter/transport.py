@@ -1,0 +1,269 @@
+"""SSH transport: one persistent asyncssh connection per router, reused across polls.
+
+The only module that imports asyncssh. Every failure leaves as a TransportError whose `reason` is
+the `vrrp_poll_errors_total` label, so callers never see asyncssh's exception zoo.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncssh
+import structlog
+
+from .config import SshTarget
+from .errors import PollErrorReason, TransportError
+
+log = structlog.get_logger("exporter.transport")
+
+MAX_OUTPUT_BYTES = 1 << 20  # `show vrrp` with 1,000 groups is ~70 KB; anything past 1 MiB is not VyOS
+MAX_STDERR_BYTES = 4096
+BACKOFF_BASE_SECONDS = 1.0
+BACKOFF_CAP_SECONDS = 30.0
+# Reasons that mean "could not get a session": those back off; a failed command does not.
+_CONNECT_REASONS = {
+    PollErrorReason.CONNECT,
+    PollErrorReason.TIMEOUT,
+    PollErrorReason.AUTH,
+    PollErrorReason.HOSTKEY,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class CommandResult:
+    stdout: str
+    stderr: str
+    exit_status: int | None
+
+
+def backoff_delay(failures: int, rng: Callable[[], float] = random.random) -> float:
+    """Capped exponential backoff with equal jitter: half fixed, half random, so routers spread out."""
+    ceiling = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2.0 ** max(failures - 1, 0))
+    return ceiling / 2 + rng() * ceiling / 2
+
+
+@dataclass(slots=True)
+class _RouterLink:
+    target: SshTarget
+    conn: asyncssh.SSHClientConnection | None = None
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    failures: int = 0
+    retry_at: float = 0.0  # monotonic time before which no reconnect is tried
+    last_error: TransportError | None = None
+    connections_opened: int = 0
+
+
+def _read_secret(path: Path | None, env_name: str | None) -> str | None:
+    """Secrets are read at connect time (rotation needs no restart) and never logged."""
+    if path is not None:
+        try:
+            return path.read_text(encoding="utf-8").rstrip("\r\n")
+        except OSError as exc:
+            raise TransportError(f"cannot read secret file {path}: {exc.strerror}", PollErrorReason.AUTH) from exc
+    if env_name is not None:
+        value = os.environ.get(env_name)
+        if value is None:
+            raise TransportError(f"environment variable {env_name} is not set", PollErrorReason.AUTH)
+        return value
+    return None
+
+
+def _connect_options(target: SshTarget) -> dict[str, Any]:
+    options: dict[str, Any] = {
+        "host": target.address,
+        "port": target.port,
+        "username": target.username,
+        "keepalive_interval": target.keepalive_interval,
+        "keepalive_count_max": 3,
+        "config": None,  # a daemon must not pick up whatever ~/.ssh/config says
+        "known_hosts": None if target.insecure_ignore_host_key else _known_hosts(target),
+    }
+    if target.private_key is not None:
+        options["client_keys"] = [str(target.private_key)]
+        options["agent_path"] = None
+        options["passphrase"] = _read_secret(target.passphrase_file, target.passphrase_env)
+    password = _read_secret(target.password_file, target.password_env)
+    if password is not None:
+        options["password"] = password
+        if target.private_key is None:
+            options["client_keys"] = None
+            options["agent_path"] = None
+    return options
+
+
+def _known_hosts(target: SshTarget) -> str | tuple[()]:
+    # () lets asyncssh use ~/.ssh/known_hosts: still verified, never a silent bypass.
+    return str(target.known_hosts) if target.known_hosts is not None else ()
+
+
+def classify(exc: BaseException, address: str) -> TransportError:
+    """Map an exception from connect/run to a TransportError with the right `reason`."""
+    if isinstance(exc, TransportError):
+        return exc
+    if isinstance(exc, TimeoutError):
+        return TransportError("timed out", PollErrorReason.TIMEOUT)
+    if isinstance(exc, asyncssh.HostKeyNotVerifiable):
+        return TransportError(f"host key not verifiable: {exc.reason}", PollErrorReason.HOSTKEY)
+    if isinstance(exc, asyncssh.PermissionDenied):
+        return TransportError(f"authentication refused: {exc.reason}", PollErrorReason.AUTH)
+    if isinstance(exc, asyncssh.KeyImportError | asyncssh.KeyEncryptionError):
+        return TransportError(f"cannot load private key: {exc}", PollErrorReason.AUTH)
+    if isinstance(exc, asyncssh.ChannelOpenError):
+        return TransportError(f"cannot open a session channel: {exc.reason}", PollErrorReason.COMMAND)
+    if isinstance(exc, asyncssh.DisconnectError):
+        return TransportError(f"disconnected: {exc.reason}", PollErrorReason.CONNECT)
+    if isinstance(exc, OSError):
+        detail = exc.strerror or str(exc) or type(exc).__name__
+        return TransportError(f"cannot connect to {address}: {detail}", PollErrorReason.CONNECT)
+    return TransportError(f"{type(exc).__name__}: {exc}", PollErrorReason.CONNECT)
+
+
+class SshTransport:
+    """Connection manager. `run()` is safe to call concurrently for different routers."""
+
+    def __init__(self, max_output_bytes: int = MAX_OUTPUT_BYTES, clock: Callable[[], float] = time.monotonic):
+        self._links: dict[tuple[str, str], _RouterLink] = {}
+        self._max_output = max_output_bytes
+        self._clock = clock
+
+    def connections_opened(self, cluster: str, router: str) -> int:
+        link = self._links.get((cluster, router))
+        return link.connections_opened if link else 0
+
+    def is_connected(self, cluster: str, router: str) -> bool:
+        link = self._links.get((cluster, router))
+        return link is not None and link.conn is not None and not link.conn.is_closed()
+
+    async def run(self, target: SshTarget, time_limit: float) -> CommandResult:
+        """Run the router's command; connecting (or reusing a connection) counts against `time_limit`."""
+        link = self._link(target)
+        async with link.lock:
+            try:
+                async with asyncio.timeout(time_limit):
+                    conn = await self._connection(link)
+                    return await self._execute(conn, target.command)
+            except TransportError:
+                raise
+            except (Exception, TimeoutError) as exc:
+                error = classify(exc, f"{target.address}:{target.port}")
+                if error.reason in _CONNECT_REASONS or isinstance(exc, asyncssh.DisconnectError):
+                    # The session may be half-dead (a hung command, a lost peer): start clean.
+                    await self._drop(link)
+                raise error from exc
+
+    def _link(self, target: SshTarget) -> _RouterLink:
+        key = (target.cluster, target.router)
+        link = self._links.get(key)
+        if link is None:
+            link = self._links[key] = _RouterLink(target)
+        elif link.target != target:
+            # Address, user, key... changed by a reload: the old session belongs to the old settings.
+            self._close_soon(link)
+            link = self._links[key] = _RouterLink(target)
+        return link
+
+    async def _connection(self, link: _RouterLink) -> asyncssh.SSHClientConnection:
+        if link.conn is not None and not link.conn.is_closed():
+            return link.conn
+        link.conn = None
+        now = self._clock()
+        if now < link.retry_at and link.last_error is not None:
+            wait = link.retry_at - now
+            raise TransportError(f"{link.last_error.message} (next reconnect in {wait:.1f}s)", link.last_error.reason)
+        target = link.target
+        if target.insecure_ignore_host_key:
+            log.warning("host_key_check_disabled", cluster=target.cluster, router=target.router, address=target.address)
+        try:
+            link.conn = await asyncssh.connect(**_connect_options(target))
+        except TransportError as exc:
+            self._failed(link, exc)
+            raise
+        except (Exception, TimeoutError, asyncio.CancelledError) as exc:
+            if isinstance(exc, asyncio.CancelledError):
+                self._failed(link, TransportError("timed out", PollErrorReason.TIMEOUT))
+                raise
+            error = classify(exc, f"{target.address}:{target.port}")
+            self._failed(link, error)
+            raise error from exc
+        link.connections_opened += 1
+        link.failures = 0
+        link.last_error = None
+        log.debug(
+            "ssh_connected", cluster=target.cluster, router=target.router, address=target.address, port=target.port
+        )
+        return link.conn
+
+    def _failed(self, link: _RouterLink, error: TransportError) -> None:
+        link.failures += 1
+        link.last_error = error
+        link.retry_at = self._clock() + backoff_delay(link.failures)
+
+    async def _execute(self, conn: asyncssh.SSHClientConnection, command: str) -> CommandResult:
+        proc = await conn.create_process(command, encoding=None, stdin=asyncssh.DEVNULL)
+        try:
+            stdout = await self._read_bounded(proc.stdout, self._max_output, "output")
+            stderr = await self._read_bounded(proc.stderr, MAX_STDERR_BYTES, None)
+            completed = await proc.wait(check=False)
+        finally:
+            # Not `async with`: its exit awaits the channel close, which a hung peer never sends.
+            proc.close()
+        return CommandResult(
+            stdout=stdout.decode("utf-8", errors="replace"),
+            stderr=stderr.decode("utf-8", errors="replace"),
+            exit_status=completed.exit_status,
+        )
+
+    @staticmethod
+    async def _read_bounded(stream: asyncssh.SSHReader[bytes], limit: int, what: str | None) -> bytes:
+        """Read to EOF, at most `limit` bytes. Past it: fail (stdout) or truncate (stderr)."""
+        chunks: list[bytes] = []
+        total = 0
+        while chunk := await stream.read(65536):
+            total += len(chunk)
+            if total > limit:
+                if what is None:
+                    chunks.append(chunk[: limit - (total - len(chunk))])
+                    break
+                raise TransportError(f"command {what} exceeds {limit} bytes", PollErrorReason.COMMAND)
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def _drop(self, link: _RouterLink) -> None:
+        conn, link.conn = link.conn, None
+        if conn is not None:
+            conn.abort()  # no graceful close: the peer may be the thing that hangs
+
+    def _close_soon(self, link: _RouterLink) -> None:
+        if link.conn is not None:
+            link.conn.close()
+            link.conn = None
+
+    async def forget(self, keep: set[tuple[str, str]]) -> None:
+        """Close connections of routers no longer configured (after a reload)."""
+        for key in [k for k in self._links if k not in keep]:
+            link = self._links.pop(key)
+            await self._close(link)
+
+    async def _close(self, link: _RouterLink) -> None:
+        conn, link.conn = link.conn, None
+        if conn is None:
+            return
+        conn.close()
+        try:
+            async with asyncio.timeout(2.0):
+                await conn.wait_closed()
+        except TimeoutError:
+            conn.abort()
+
+    async def close(self) -> None:
+        """Close every connection (shutdown)."""
+        links = list(self._links.values())
+        self._links.clear()
+        await asyncio.gather(*(self._close(link) for link in links))

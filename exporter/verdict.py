@@ -1,0 +1,233 @@
+"""The cluster join: put every router's `show vrrp` side by side and say what is wrong.
+
+Pure: snapshots and a clock value in, a ClusterView out. The collector, the `poll` command and the
+status page all read the same view, so they can never disagree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+
+from .model import ClusterSpec, RouterSnapshot, VrrpGroup, VrrpState
+
+
+class Verdict(StrEnum):
+    """Worst finding of a cluster, in the order `poll` reports them."""
+
+    HEALTHY = "healthy"
+    SPLIT = "split"
+    NO_MASTER = "no_master"
+    DUAL_MASTER = "dual_master"
+    ROUTER_DOWN = "router_down"
+
+
+EXIT_CODES = {
+    Verdict.HEALTHY: 0,
+    Verdict.SPLIT: 1,
+    Verdict.NO_MASTER: 1,
+    Verdict.DUAL_MASTER: 1,
+    Verdict.ROUTER_DOWN: 3,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class RouterView:
+    name: str
+    snapshot: RouterSnapshot | None
+    up: bool
+    stale: bool  # had data once, but it is older than the freshness limit
+
+    @property
+    def groups(self) -> dict[str, VrrpGroup]:
+        if not self.up or self.snapshot is None:
+            return {}
+        return {g.name: g for g in self.snapshot.groups}
+
+
+@dataclass(frozen=True, slots=True)
+class GroupView:
+    name: str
+    masters: tuple[str, ...]  # routers (up, fresh) reporting MASTER, in config order
+    states: Mapping[str, VrrpGroup | None]  # router -> its row, None where an up router lacks the group
+    all_disabled: bool
+
+    @property
+    def no_master(self) -> bool:
+        return not self.masters and not self.all_disabled
+
+    @property
+    def dual_master(self) -> bool:
+        return len(self.masters) >= 2
+
+
+@dataclass(frozen=True, slots=True)
+class SetView:
+    name: str
+    groups: tuple[str, ...]  # the set's groups that some up router reports
+    missing_groups: tuple[str, ...]  # declared groups that no up router reports
+    masters: Mapping[str, tuple[str, ...]]  # router -> groups of this set it is MASTER of
+    preferred_master: str | None
+
+    @property
+    def master_count(self) -> int:
+        return len(self.masters)
+
+    @property
+    def split(self) -> bool:
+        return self.master_count >= 2
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterView:
+    spec: ClusterSpec
+    routers: tuple[RouterView, ...]
+    groups: tuple[GroupView, ...]
+    sets: tuple[SetView, ...]
+    preferred: Mapping[str, tuple[str, bool]]  # group -> (preferred router, it is the master)
+
+    @property
+    def routers_up(self) -> tuple[str, ...]:
+        return tuple(r.name for r in self.routers if r.up)
+
+    @property
+    def all_up(self) -> bool:
+        return all(r.up for r in self.routers)
+
+    @property
+    def any_up(self) -> bool:
+        return any(r.up for r in self.routers)
+
+    def group(self, name: str) -> GroupView | None:
+        return next((g for g in self.groups if g.name == name), None)
+
+    def problems(self) -> list[tuple[Verdict, str]]:
+        """Every finding, most severe kind first; each message names the routers involved."""
+        found: list[tuple[Verdict, str]] = []
+        for s in self.sets:
+            if s.split:
+                where = "; ".join(f"{r}: {', '.join(gs)}" for r, gs in s.masters.items())
+                found.append((Verdict.SPLIT, f"set {s.name} is split across {s.master_count} routers ({where})"))
+        if self.all_up:
+            # Without every router's table a missing MASTER may just sit on the router we cannot see.
+            for g in self.groups:
+                if g.no_master:
+                    found.append((Verdict.NO_MASTER, f"group {g.name} has no master ({_states(g)})"))
+        for g in self.groups:
+            if g.dual_master:
+                found.append((Verdict.DUAL_MASTER, f"group {g.name} is MASTER on {', '.join(g.masters)}"))
+        for r in self.routers:
+            if not r.up:
+                found.append((Verdict.ROUTER_DOWN, f"router {r.name} is down ({_why_down(r)})"))
+        return found
+
+    @property
+    def verdict(self) -> Verdict:
+        kinds = {kind for kind, _ in self.problems()}
+        for kind in (Verdict.SPLIT, Verdict.NO_MASTER, Verdict.DUAL_MASTER, Verdict.ROUTER_DOWN):
+            if kind in kinds:
+                return kind
+        return Verdict.HEALTHY
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CODES[self.verdict]
+
+    def warnings(self) -> list[str]:
+        """Findings that are not failures: drift from the preferred master, sync-set typos."""
+        notes = [
+            f"group {group} is not on its preferred master {router}"
+            for group, (router, is_master) in self.preferred.items()
+            if not is_master
+        ]
+        notes += [
+            f"set {s.name} names group(s) no router reports: {', '.join(s.missing_groups)}"
+            for s in self.sets
+            if s.missing_groups and self.any_up
+        ]
+        return notes
+
+
+def _states(g: GroupView) -> str:
+    return ", ".join(f"{r} {row.state if row else 'absent'}" for r, row in g.states.items())
+
+
+def _why_down(r: RouterView) -> str:
+    if r.snapshot is None:
+        return "not polled yet"
+    if r.snapshot.failure is not None:
+        return f"{r.snapshot.failure.reason}: {r.snapshot.failure.message}"
+    return "data is stale"
+
+
+def is_fresh(snapshot: RouterSnapshot, now: float, max_age: float) -> bool:
+    return snapshot.last_success_at is not None and now - snapshot.last_success_at <= max_age
+
+
+def build_view(
+    spec: ClusterSpec,
+    snapshots: Mapping[str, RouterSnapshot],
+    now: float,
+    max_age: float,
+) -> ClusterView:
+    """Join the latest snapshot of each router of `spec`. Only up, fresh routers count."""
+    routers = tuple(_router_view(name, snapshots.get(name), now, max_age) for name in spec.routers)
+    tables = {r.name: r.groups for r in routers if r.up}
+    names = sorted({g for table in tables.values() for g in table})
+    groups = tuple(_group_view(name, tables) for name in names)
+    by_name = {g.name: g for g in groups}
+    sets = tuple(_set_view(s.name, s.groups, s.preferred_master, by_name, spec.routers) for s in spec.sets)
+    return ClusterView(spec, routers, groups, sets, _preferred(spec, sets, by_name))
+
+
+def _router_view(name: str, snapshot: RouterSnapshot | None, now: float, max_age: float) -> RouterView:
+    if snapshot is None:
+        return RouterView(name, None, up=False, stale=False)
+    fresh = is_fresh(snapshot, now, max_age)
+    return RouterView(name, snapshot, up=snapshot.ok and fresh, stale=snapshot.ok and not fresh)
+
+
+def _group_view(name: str, tables: Mapping[str, Mapping[str, VrrpGroup]]) -> GroupView:
+    states = {router: table.get(name) for router, table in tables.items()}
+    masters = tuple(r for r, row in states.items() if row is not None and row.state is VrrpState.MASTER)
+    present = [row for row in states.values() if row is not None]
+    all_disabled = bool(present) and all(row.state is VrrpState.DISABLED for row in present)
+    return GroupView(name, masters, states, all_disabled)
+
+
+def _set_view(
+    name: str,
+    declared: tuple[str, ...] | None,
+    preferred_master: str | None,
+    groups: Mapping[str, GroupView],
+    router_order: tuple[str, ...],
+) -> SetView:
+    wanted = tuple(groups) if declared is None else declared
+    present = tuple(g for g in wanted if g in groups)
+    missing = tuple(g for g in wanted if g not in groups)
+    masters = {
+        router: tuple(g for g in present if router in groups[g].masters)
+        for router in router_order
+        if any(router in groups[g].masters for g in present)
+    }
+    return SetView(name, present, missing, masters, preferred_master)
+
+
+def _preferred(
+    spec: ClusterSpec, sets: tuple[SetView, ...], groups: Mapping[str, GroupView]
+) -> dict[str, tuple[str, bool]]:
+    """Per group, the router that should be master: its set's preference, else the cluster's."""
+    out: dict[str, tuple[str, bool]] = {}
+    for s in sets:
+        router = s.preferred_master or spec.preferred_master
+        if router is None:
+            continue
+        for g in s.groups:
+            # A set's own preference beats the cluster default when a group sits in several sets.
+            if g not in out or s.preferred_master is not None:
+                out[g] = (router, router in groups[g].masters)
+    if spec.preferred_master is not None:
+        for g in groups:
+            out.setdefault(g, (spec.preferred_master, spec.preferred_master in groups[g].masters))
+    return dict(sorted(out.items()))
