@@ -64,7 +64,7 @@ class VrrpCollector(Collector):
         )
         errors = CounterMetricFamily(
             "vrrp_poll_errors_total",
-            "Failed polls of this router by reason (connect, timeout, auth, hostkey, command, parse).",
+            f"Failed polls of this router by reason (connect, timeout, auth, hostkey, command, parse). {_SOURCE}",
             labels=[*labels, "reason"],
         )
         for view in views:
@@ -98,7 +98,7 @@ class VrrpCollector(Collector):
         transitions = CounterMetricFamily(
             "vrrp_group_transitions_total",
             "State changes of the group on this router seen by the exporter, including those implied"
-            " by a newer Last Transition between two polls.",
+            f" by a newer Last Transition between two polls. {_SOURCE}",
             labels=labels,
         )
         for view in views:

@@ -125,7 +125,8 @@ class ClusterView:
     @property
     def verdict(self) -> Verdict:
         kinds = {kind for kind, _ in self.problems()}
-        for kind in (Verdict.SPLIT, Verdict.NO_MASTER, Verdict.DUAL_MASTER, Verdict.ROUTER_DOWN):
+        # A dual master is the most specific finding: the split it implies is its consequence.
+        for kind in (Verdict.DUAL_MASTER, Verdict.SPLIT, Verdict.NO_MASTER, Verdict.ROUTER_DOWN):
             if kind in kinds:
                 return kind
         return Verdict.HEALTHY

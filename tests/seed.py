@@ -1,0 +1,54 @@
+"""The seed incident's tables as model objects, for tests of the join, collector and report."""
+
+from __future__ import annotations
+
+from exporter.model import RouterSnapshot, VrrpGroup, VrrpState
+
+M, B, F, D = VrrpState.MASTER, VrrpState.BACKUP, VrrpState.FAULT, VrrpState.DISABLED
+GROUPS = (("VLAN1", "eth0", 1), ("VLAN100", "eth1", 100), ("VLAN101", "eth2", 101))
+PRIORITY = {"vyos01": 150, "vyos02": 100}
+
+# Situations from the seed, as (vyos01 states, vyos02 states) per group in GROUPS order.
+SITUATIONS = {
+    "healthy": ((M, M, M), (B, B, B)),
+    "split": ((M, B, B), (B, M, M)),  # the incident: VLAN1 on vyos01, VLAN100/101 on vyos02
+    "all_fault": ((F, F, F), (F, F, F)),  # sync-group with different links down on each router
+    "preempt_restored": ((M, M, M), (B, B, B)),
+    "dual_master": ((M, M, M), (M, B, B)),
+}
+
+
+def table(router: str, states: tuple[VrrpState, ...], age: int = 38) -> tuple[VrrpGroup, ...]:
+    return tuple(
+        VrrpGroup(name, iface, vrid, state, PRIORITY[router], age)
+        for (name, iface, vrid), state in zip(GROUPS, states, strict=True)
+    )
+
+
+def snapshot(
+    router: str,
+    groups: tuple[VrrpGroup, ...] = (),
+    now: float = 1_000_000.0,
+    cluster: str = "home",
+    failure: object = None,
+) -> RouterSnapshot:
+    from exporter.model import PollFailure
+
+    assert failure is None or isinstance(failure, PollFailure)
+    return RouterSnapshot(
+        cluster=cluster,
+        router=router,
+        polled_at=now,
+        duration_seconds=0.05,
+        groups=groups,
+        failure=failure,
+        last_success_at=None if failure is not None else now,
+    )
+
+
+def situation(name: str, now: float = 1_000_000.0) -> dict[str, RouterSnapshot]:
+    one, two = SITUATIONS[name]
+    return {
+        "vyos01": snapshot("vyos01", table("vyos01", one), now),
+        "vyos02": snapshot("vyos02", table("vyos02", two), now),
+    }

@@ -1,0 +1,149 @@
+"""The collector on hand-built snapshots: names and labels exactly as DESIGN.md, no frozen series."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, generate_latest
+from seed import B, D, M, situation, snapshot, table
+
+from exporter.collector import VrrpCollector
+from exporter.errors import PollErrorReason
+from exporter.model import ClusterSpec, PollFailure, SyncSetSpec, VrrpGroup
+from exporter.store import SnapshotStore
+from exporter.verdict import ClusterView
+
+NOW = 1_000_000.0
+
+
+@dataclass
+class Source:
+    store: SnapshotStore
+    specs: list[ClusterSpec]
+    now: float = NOW
+
+    def views(self) -> list[ClusterView]:
+        return [self.store.view(spec, self.now, 15.0) for spec in self.specs]
+
+
+def setup(spec: ClusterSpec | None = None) -> tuple[Source, CollectorRegistry]:
+    source = Source(SnapshotStore(), [spec or ClusterSpec("home", ("vyos01", "vyos02"), preferred_master="vyos01")])
+    registry = CollectorRegistry()
+    registry.register(VrrpCollector(source))
+    return source, registry
+
+
+def record(source: Source, name: str, now: float = NOW) -> None:
+    source.now = now
+    for snap in situation(name, now).values():
+        source.store.record(snap)
+
+
+def test_seed_split_metrics() -> None:
+    source, reg = setup()
+    record(source, "split")
+    v = reg.get_sample_value
+    assert v("vrrp_master_split", {"vrrp_cluster": "home", "set": "all"}) == 1
+    assert v("vrrp_set_masters", {"vrrp_cluster": "home", "set": "all"}) == 2
+    assert v("vrrp_group_masters", {"vrrp_cluster": "home", "group": "VLAN100"}) == 1
+    assert v("vrrp_router_up", {"vrrp_cluster": "home", "router": "vyos02"}) == 1
+    base = {"vrrp_cluster": "home", "router": "vyos02", "group": "VLAN100", "interface": "eth1", "vrid": "100"}
+    assert v("vrrp_group_state", {**base, "state": "MASTER"}) == 1
+    for other in ("INIT", "BACKUP", "FAULT", "DISABLED"):
+        assert v("vrrp_group_state", {**base, "state": other}) == 0
+    assert v("vrrp_group_priority", {"vrrp_cluster": "home", "router": "vyos01", "group": "VLAN1"}) == 150
+    assert v("vrrp_group_last_transition_timestamp_seconds",
+             {"vrrp_cluster": "home", "router": "vyos01", "group": "VLAN1"}) == NOW - 38
+    assert v("vrrp_group_master_is_preferred", {"vrrp_cluster": "home", "group": "VLAN1"}) == 1
+    assert v("vrrp_group_master_is_preferred", {"vrrp_cluster": "home", "group": "VLAN100"}) == 0
+    assert v("vrrp_set_missing_groups", {"vrrp_cluster": "home", "set": "all"}) == 0
+    assert v("vrrp_exporter_build_info", {"version": "0.1.0"}) == 1
+    for reason in PollErrorReason:
+        assert v("vrrp_poll_errors_total", {"vrrp_cluster": "home", "router": "vyos01", "reason": reason.value}) == 0
+
+
+def test_split_flips_back() -> None:
+    source, reg = setup()
+    record(source, "healthy")
+    assert reg.get_sample_value("vrrp_master_split", {"vrrp_cluster": "home", "set": "all"}) == 0
+    record(source, "split", NOW + 5)
+    assert reg.get_sample_value("vrrp_master_split", {"vrrp_cluster": "home", "set": "all"}) == 1
+    record(source, "preempt_restored", NOW + 10)
+    assert reg.get_sample_value("vrrp_master_split", {"vrrp_cluster": "home", "set": "all"}) == 0
+
+
+def test_transitions_counted_including_implied_ones() -> None:
+    source, reg = setup()
+    labels = {"vrrp_cluster": "home", "router": "vyos01", "group": "VLAN100"}
+    record(source, "healthy")
+    assert reg.get_sample_value("vrrp_group_transitions_total", labels) == 0
+    record(source, "split", NOW + 5)  # MASTER -> BACKUP
+    assert reg.get_sample_value("vrrp_group_transitions_total", labels) == 1
+    # Same state as before, Last Transition a second "later" only from rounding: no transition.
+    source.store.record(snapshot("vyos01", table("vyos01", (M, B, B), age=42), NOW + 9))
+    assert reg.get_sample_value("vrrp_group_transitions_total", labels) == 1
+    # Same state, but Last Transition restarted: it flapped between two polls.
+    source.store.record(snapshot("vyos01", table("vyos01", (M, B, B), age=1), NOW + 20))
+    assert reg.get_sample_value("vrrp_group_transitions_total", labels) == 2
+    assert reg.get_sample_value("vrrp_group_last_transition_timestamp_seconds", labels) == NOW + 19
+
+
+def test_failed_router_exports_no_group_series_and_counts_errors() -> None:
+    source, reg = setup()
+    record(source, "healthy")
+    failure = PollFailure(PollErrorReason.HOSTKEY, "host key not verifiable")
+    source.store.record(snapshot("vyos02", now=NOW + 5, failure=failure))
+    source.now = NOW + 5
+    v = reg.get_sample_value
+    assert v("vrrp_router_up", {"vrrp_cluster": "home", "router": "vyos02"}) == 0
+    assert v("vrrp_poll_errors_total", {"vrrp_cluster": "home", "router": "vyos02", "reason": "hostkey"}) == 1
+    assert v("vrrp_group_priority", {"vrrp_cluster": "home", "router": "vyos02", "group": "VLAN1"}) is None
+    assert v("vrrp_last_poll_success_timestamp_seconds", {"vrrp_cluster": "home", "router": "vyos02"}) == NOW
+    # vyos01 is untouched, and the derived metrics use only vyos01.
+    assert v("vrrp_group_priority", {"vrrp_cluster": "home", "router": "vyos01", "group": "VLAN1"}) == 150
+    assert v("vrrp_group_masters", {"vrrp_cluster": "home", "group": "VLAN1"}) == 1
+
+
+def test_vanished_group_series_removed() -> None:
+    source, reg = setup()
+    record(source, "healthy")
+    one = situation("healthy", NOW + 5)["vyos01"]
+    source.store.record(snapshot("vyos01", one.groups[:1], NOW + 5))
+    source.now = NOW + 5
+    text = generate_latest(reg).decode()
+    assert 'router="vyos01",vrrp_cluster="home"} 150.0' in text
+    assert 'group="VLAN101",router="vyos01"' not in text
+    assert 'group="VLAN101",router="vyos02"' in text
+
+
+def test_stale_everything_drops_derived_metrics() -> None:
+    source, reg = setup()
+    record(source, "split")
+    source.now = NOW + 60  # 12 intervals later, no new poll finished
+    assert reg.get_sample_value("vrrp_router_up", {"vrrp_cluster": "home", "router": "vyos01"}) == 0
+    assert reg.get_sample_value("vrrp_master_split", {"vrrp_cluster": "home", "set": "all"}) is None
+    assert 'vrrp_group_state{' not in generate_latest(reg).decode()
+
+
+def test_missing_sync_set_group_counted() -> None:
+    spec = ClusterSpec("home", ("vyos01", "vyos02"), (SyncSetSpec("MAIN", ("VLAN1", "VLAN10", "VLAN101")),))
+    source, reg = setup(spec)
+    record(source, "healthy")
+    assert reg.get_sample_value("vrrp_set_missing_groups", {"vrrp_cluster": "home", "set": "MAIN"}) == 1
+
+
+def test_disabled_row_labels() -> None:
+    source, reg = setup()
+    source.store.record(snapshot("vyos01", (VrrpGroup("VLAN9", "", None, D),), NOW))
+    labels = {"vrrp_cluster": "home", "router": "vyos01", "group": "VLAN9", "interface": "", "vrid": "",
+              "state": "DISABLED"}
+    assert reg.get_sample_value("vrrp_group_state", labels) == 1
+
+
+def test_help_says_background_poll() -> None:
+    source, reg = setup()
+    record(source, "healthy")
+    text = generate_latest(reg).decode()
+    for line in text.splitlines():
+        if line.startswith("# HELP vrrp_") and not line.startswith("# HELP vrrp_exporter_"):
+            assert "background poll" in line, line

@@ -1,0 +1,69 @@
+"""`poll` output: the seed's side-by-side table, verdict lines and the JSON document."""
+
+from __future__ import annotations
+
+import json
+
+from seed import situation, snapshot
+
+from exporter.errors import PollErrorReason
+from exporter.model import ClusterSpec, PollFailure
+from exporter.report import overall_exit_code, render_json, render_table
+from exporter.verdict import build_view
+
+NOW = 1_000_000.0
+SPEC = ClusterSpec("home", ("vyos01", "vyos02"))
+
+
+def test_split_table_matches_the_seed_view() -> None:
+    view = build_view(SPEC, situation("split", NOW), NOW, 15)
+    text = render_table([view])
+    assert text.splitlines()[:5] == [
+        "cluster home",
+        "Group    Interface  VRID  vyos01      vyos02",
+        "-------  ---------  ----  ----------  ----------",
+        "VLAN1    eth0          1  MASTER 150  BACKUP 100",
+        "VLAN100  eth1        100  BACKUP 150  MASTER 100",
+    ]
+    assert "set all: SPLIT across 2 routers: vyos01 is MASTER of VLAN1; vyos02 is MASTER of VLAN100, VLAN101" in text
+    assert text.rstrip().endswith("verdict home: SPLIT (exit 1)")
+
+
+def test_json_document() -> None:
+    views = [build_view(SPEC, situation("split", NOW), NOW, 15)]
+    doc = json.loads(render_json(views))
+    assert doc["exit_code"] == 1
+    [cluster] = doc["clusters"]
+    assert cluster["verdict"] == "split"
+    assert cluster["sets"][0] == {
+        "name": "all",
+        "groups": ["VLAN1", "VLAN100", "VLAN101"],
+        "masters": ["vyos01", "vyos02"],
+        "split": True,
+        "missing_groups": [],
+        "preferred_master": None,
+    }
+    vlan100 = next(g for g in cluster["groups"] if g["name"] == "VLAN100")
+    assert vlan100["masters"] == ["vyos02"]
+    assert vlan100["routers"]["vyos01"] == {
+        "state": "BACKUP", "priority": 150, "interface": "eth1", "vrid": 100, "last_transition_age_seconds": 38,
+    }
+
+
+def test_router_down_table_and_exit_code() -> None:
+    snaps = situation("healthy", NOW)
+    snaps["vyos02"] = snapshot("vyos02", now=NOW, failure=PollFailure(PollErrorReason.AUTH, "authentication refused"))
+    view = build_view(SPEC, snaps, NOW, 15)
+    text = render_table([view])
+    assert "vyos02 (DOWN)" in text
+    assert "router down: router vyos02 is down (auth: authentication refused)" in text
+    assert overall_exit_code([view]) == 3
+
+
+def test_worst_exit_code_wins() -> None:
+    healthy = build_view(SPEC, situation("healthy", NOW), NOW, 15)
+    split = build_view(SPEC, situation("split", NOW), NOW, 15)
+    down = build_view(SPEC, {}, NOW, 15)
+    assert overall_exit_code([healthy]) == 0
+    assert overall_exit_code([healthy, down]) == 3
+    assert overall_exit_code([down, split]) == 1
