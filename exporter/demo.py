@@ -44,7 +44,9 @@ STORY = (
         "fix 1, sync-group: different links down on each router put every group in FAULT on both",
         Verdict.NO_MASTER,
     ),
-    Phase(SeedPhase.PREEMPT_FIX, "fix 2, preempt with priority 150 on vyos01: it wins every group back", Verdict.HEALTHY),
+    Phase(
+        SeedPhase.PREEMPT_FIX, "fix 2, preempt with priority 150 on vyos01: it wins every group back", Verdict.HEALTHY
+    ),
 )
 assert tuple(p.phase for p in STORY) == SEED_PHASES
 
@@ -77,8 +79,9 @@ def _masters(view: ClusterView) -> str:
     return "masters " + " ".join(parts)
 
 
-async def _play(exporter: Exporter, fleet: SimFleet, phase: Phase, index: int, metrics_url: str,
-                session: aiohttp.ClientSession) -> bool:
+async def _play(
+    exporter: Exporter, fleet: SimFleet, phase: Phase, index: int, metrics_url: str, session: aiohttp.ClientSession
+) -> bool:
     apply_seed_phase(fleet.routers, phase.phase)
     exporter.poller.wake(SEED_CLUSTER.name)
     async with asyncio.timeout(30):
@@ -88,8 +91,11 @@ async def _play(exporter: Exporter, fleet: SimFleet, phase: Phase, index: int, m
     ok = view.verdict is phase.expected
     split_text = ", ".join(f'vrrp_master_split{{set="{k}"}}={v:g}' for k, v in sorted(split.items()))
     print(f"[{index}/{len(STORY)}] {phase.phase.value:<11} {phase.story}")
-    print(f"      verdict {view.verdict.value.upper():<11} {split_text}  {_masters(view)}"
-          + ("" if ok else f"  (expected {phase.expected.value.upper()})"), flush=True)
+    print(
+        f"      verdict {view.verdict.value.upper():<11} {split_text}  {_masters(view)}"
+        + ("" if ok else f"  (expected {phase.expected.value.upper()})"),
+        flush=True,
+    )
     return ok
 
 
@@ -106,8 +112,11 @@ async def run_demo(args: argparse.Namespace) -> int:
                 await exporter.start(args.listen_address, args.telemetry_path)
             except OSError as exc:
                 await exporter.stop()
-                print(f"demo: cannot listen on {args.listen_address}: {exc.strerror or exc}; "
-                      "pick another with --web.listen-address=127.0.0.1:0", file=sys.stderr)
+                print(
+                    f"demo: cannot listen on {args.listen_address}: {exc.strerror or exc}; "
+                    "pick another with --web.listen-address=127.0.0.1:0",
+                    file=sys.stderr,
+                )
                 return 2
             try:
                 return await _run_story(exporter, fleet, args, once)

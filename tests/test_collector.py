@@ -52,8 +52,13 @@ def test_seed_split_metrics() -> None:
     for other in ("INIT", "BACKUP", "FAULT", "DISABLED"):
         assert v("vrrp_group_state", {**base, "state": other}) == 0
     assert v("vrrp_group_priority", {"vrrp_cluster": "home", "router": "vyos01", "group": "VLAN1"}) == 150
-    assert v("vrrp_group_last_transition_timestamp_seconds",
-             {"vrrp_cluster": "home", "router": "vyos01", "group": "VLAN1"}) == NOW - 38
+    assert (
+        v(
+            "vrrp_group_last_transition_timestamp_seconds",
+            {"vrrp_cluster": "home", "router": "vyos01", "group": "VLAN1"},
+        )
+        == NOW - 38
+    )
     assert v("vrrp_group_master_is_preferred", {"vrrp_cluster": "home", "group": "VLAN1"}) == 1
     assert v("vrrp_group_master_is_preferred", {"vrrp_cluster": "home", "group": "VLAN100"}) == 0
     assert v("vrrp_set_missing_groups", {"vrrp_cluster": "home", "set": "all"}) == 0
@@ -122,7 +127,7 @@ def test_stale_everything_drops_derived_metrics() -> None:
     source.now = NOW + 60  # 12 intervals later, no new poll finished
     assert reg.get_sample_value("vrrp_router_up", {"vrrp_cluster": "home", "router": "vyos01"}) == 0
     assert reg.get_sample_value("vrrp_master_split", {"vrrp_cluster": "home", "set": "all"}) is None
-    assert 'vrrp_group_state{' not in generate_latest(reg).decode()
+    assert "vrrp_group_state{" not in generate_latest(reg).decode()
 
 
 def test_missing_sync_set_group_counted() -> None:
@@ -135,8 +140,14 @@ def test_missing_sync_set_group_counted() -> None:
 def test_disabled_row_labels() -> None:
     source, reg = setup()
     source.store.record(snapshot("vyos01", (VrrpGroup("VLAN9", "", None, D),), NOW))
-    labels = {"vrrp_cluster": "home", "router": "vyos01", "group": "VLAN9", "interface": "", "vrid": "",
-              "state": "DISABLED"}
+    labels = {
+        "vrrp_cluster": "home",
+        "router": "vyos01",
+        "group": "VLAN9",
+        "interface": "",
+        "vrid": "",
+        "state": "DISABLED",
+    }
     assert reg.get_sample_value("vrrp_group_state", labels) == 1
 
 

@@ -141,8 +141,10 @@ clusters:
         ("clusters: [\n", "not valid YAML"),
         ("clusters: []\n", "clusters: List should have at least 1 item"),
         ("clusters:\n  - {name: c, routers: []}\n", "clusters[0].routers: List should have at least 1 item"),
-        ("clusters:\n  - {name: c, routers: [{name: r, address: a}], sync_sets: [{name: s, groups: []}]}\n",
-         "clusters[0].sync_sets[0].groups: List should have at least 1 item"),
+        (
+            "clusters:\n  - {name: c, routers: [{name: r, address: a}], sync_sets: [{name: s, groups: []}]}\n",
+            "clusters[0].sync_sets[0].groups: List should have at least 1 item",
+        ),
         ("clusters:\n  - {name: '', routers: [{name: r, address: a}]}\n", "clusters[0].name: String should have"),
     ],
 )

@@ -22,8 +22,14 @@ def closed_port() -> int:
 
 
 def write_config(path: Path, routers: list[str], poll: str = "500ms") -> Path:
-    lines = [f"poll_interval: {poll}", "timeout: 400ms", f"ssh: {{known_hosts: {path.parent / 'kh'}}}",
-             "clusters:", "  - name: lab", "    routers:"]
+    lines = [
+        f"poll_interval: {poll}",
+        "timeout: 400ms",
+        f"ssh: {{known_hosts: {path.parent / 'kh'}}}",
+        "clusters:",
+        "  - name: lab",
+        "    routers:",
+    ]
     lines += [f"      - {{name: {r}, address: 127.0.0.1, port: {closed_port()}}}" for r in routers]
     (path.parent / "kh").write_text("")
     path.write_text("\n".join(lines) + "\n")

@@ -46,7 +46,11 @@ def test_json_document() -> None:
     vlan100 = next(g for g in cluster["groups"] if g["name"] == "VLAN100")
     assert vlan100["masters"] == ["vyos02"]
     assert vlan100["routers"]["vyos01"] == {
-        "state": "BACKUP", "priority": 150, "interface": "eth1", "vrid": 100, "last_transition_age_seconds": 38,
+        "state": "BACKUP",
+        "priority": 150,
+        "interface": "eth1",
+        "vrid": 100,
+        "last_transition_age_seconds": 38,
     }
 
 
