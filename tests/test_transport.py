@@ -1,0 +1,103 @@
+"""SSH transport details: error classes, backoff, password auth, secrets never in messages."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import socket
+from pathlib import Path
+
+import pytest
+
+from exporter.config import load_config, parse_config, ssh_target
+from exporter.errors import PollErrorReason, TransportError
+from exporter.simulator import SEED_CLUSTER, SimFleet, generate_key, seed_cluster
+from exporter.transport import BACKOFF_CAP_SECONDS, SshTransport, backoff_delay
+
+
+def test_backoff_is_capped_exponential_with_jitter() -> None:
+    assert backoff_delay(1, rng=lambda: 0.0) == 0.5
+    assert backoff_delay(1, rng=lambda: 1.0) == 1.0
+    assert backoff_delay(4, rng=lambda: 0.0) == 4.0
+    assert backoff_delay(50, rng=lambda: 1.0) == BACKOFF_CAP_SECONDS
+    assert backoff_delay(50, rng=lambda: 0.0) == BACKOFF_CAP_SECONDS / 2
+
+
+async def targets(fleet: SimFleet, **write: object) -> list:  # type: ignore[type-arg]
+    path = fleet.write_config(poll_interval="2s", timeout="1s", **write)  # type: ignore[arg-type]
+    config = load_config(path)
+    cluster = config.clusters[0]
+    return [ssh_target(config, cluster, r) for r in cluster.routers]
+
+
+async def test_password_auth_and_secret_hygiene(tmp_path: Path) -> None:
+    secret = "s3cret-Pa55word-never-logged"
+    async with SimFleet(tmp_path, seed_cluster(), clusters=[SEED_CLUSTER], password=secret) as fleet:
+        one, _ = await targets(fleet, password_auth=True)
+        transport = SshTransport()
+        try:
+            result = await transport.run(one, 2.0)
+            assert "VLAN100" in result.stdout
+            # A wrong password: auth error, and the message never contains either password.
+            (tmp_path / "wrong").write_text("wrong-password-also-secret\n")
+            bad = dataclasses.replace(one, password_file=tmp_path / "wrong", router="other")
+            with pytest.raises(TransportError) as info:
+                await transport.run(bad, 2.0)
+            assert info.value.reason is PollErrorReason.AUTH
+            assert secret not in str(info.value) and "wrong-password-also-secret" not in str(info.value)
+        finally:
+            await transport.close()
+
+
+async def test_wrong_key_is_auth_error(tmp_path: Path) -> None:
+    async with SimFleet(tmp_path, seed_cluster(), clusters=[SEED_CLUSTER]) as fleet:
+        one, _ = await targets(fleet)
+        other = tmp_path / "other_key"
+        other.write_bytes(generate_key().export_private_key("openssh"))
+        other.chmod(0o600)
+        transport = SshTransport()
+        try:
+            with pytest.raises(TransportError) as info:
+                await transport.run(dataclasses.replace(one, private_key=other), 2.0)
+            assert info.value.reason is PollErrorReason.AUTH
+            # Backoff: the next try inside the backoff window does not even connect.
+            with pytest.raises(TransportError, match="next reconnect in"):
+                await transport.run(dataclasses.replace(one, private_key=other), 2.0)
+            assert fleet["vyos01"].connections_opened == 1
+        finally:
+            await transport.close()
+
+
+async def test_silent_tcp_peer_is_a_timeout() -> None:
+    """TCP accepted, then no SSH banner: the connect hangs and the time limit must cut it."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(4)
+    port = server.getsockname()[1]
+    config = parse_config(
+        "ssh: {insecure_ignore_host_key: true}\n"
+        f"clusters: [{{name: c, routers: [{{name: r, address: 127.0.0.1, port: {port}}}]}}]\n"
+    )
+    target = ssh_target(config, config.clusters[0], config.clusters[0].routers[0])
+    transport = SshTransport()
+    try:
+        async with asyncio.timeout(5):
+            with pytest.raises(TransportError) as info:
+                await transport.run(target, 0.5)
+        assert info.value.reason is PollErrorReason.TIMEOUT
+    finally:
+        await transport.close()
+        server.close()
+
+
+async def test_oversized_output_is_refused(tmp_path: Path) -> None:
+    async with SimFleet(tmp_path, seed_cluster(), clusters=[SEED_CLUSTER]) as fleet:
+        one, _ = await targets(fleet)
+        fleet["vyos01"].output_override = "x" * (3 << 20)
+        transport = SshTransport(max_output_bytes=1 << 20)
+        try:
+            with pytest.raises(TransportError, match="exceeds 1048576 bytes") as info:
+                await transport.run(one, 5.0)
+            assert info.value.reason is PollErrorReason.COMMAND
+        finally:
+            await transport.close()
