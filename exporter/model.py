@@ -22,8 +22,9 @@ class VrrpState(StrEnum):
 class VrrpGroup:
     """One row of `show vrrp`.
 
-    `interface` and `vrid` are empty/None on DISABLED rows, `priority` is None on VyOS 1.2 (no
-    Priority column) and on DISABLED rows. `last_transition_age_seconds` is the router's own
+    `priority` is None on VyOS 1.2 (no Priority column) and on DISABLED rows (VyOS prints the
+    configured interface and VRID there, but no priority or transition); `vrid` is None and
+    `interface` empty only where a table leaves those cells blank. `last_transition_age_seconds` is the router's own
     "Last Transition" (time since the last state change), None where the cell is absent.
     """
 

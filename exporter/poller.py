@@ -29,14 +29,17 @@ log = structlog.get_logger("exporter.poller")
 STALE_AFTER_INTERVALS = 3
 
 
-def interpret(result: CommandResult) -> tuple[VrrpGroup, ...]:
-    """Turn a command result into groups, or raise PollError saying why not."""
+def interpret(result: CommandResult, now: float) -> tuple[VrrpGroup, ...]:
+    """Turn a command result into groups, or raise PollError saying why not.
+
+    `now` turns the absolute transition times of VyOS's JSON output into ages.
+    """
     if result.exit_status not in (0, None):
         # VyOS op-mode exits non-zero for "VRRP is not running" on some versions: that is still a
         # valid answer (zero groups). Anything else with a failing exit status is a command error.
         text = result.stdout if result.stdout.strip() else result.stderr
         try:
-            groups = parse_show_vrrp(text)
+            groups = parse_show_vrrp(text, now=now)
         except PollError as exc:
             if exc.reason is PollErrorReason.COMMAND:
                 raise
@@ -51,8 +54,8 @@ def interpret(result: CommandResult) -> tuple[VrrpGroup, ...]:
             )
         return groups
     if not result.stdout.strip() and result.stderr.strip():
-        return parse_show_vrrp(result.stderr)
-    return parse_show_vrrp(result.stdout)
+        return parse_show_vrrp(result.stderr, now=now)
+    return parse_show_vrrp(result.stdout, now=now)
 
 
 class Poller:
@@ -184,7 +187,7 @@ class Poller:
             groups: tuple[VrrpGroup, ...] = ()
             try:
                 result = await self.transport.run(target, self.config.timeout)
-                groups = interpret(result)
+                groups = interpret(result, self._clock())
             except PollError as exc:
                 failure = PollFailure(exc.reason, exc.message)
             duration = time.monotonic() - started
@@ -228,7 +231,7 @@ class Poller:
         verdict = view.verdict
         previous = self._verdicts.get(name)
         if verdict != previous:
-            problems = [message for _, message in view.problems()]
+            problems = "; ".join(message for _, message in view.problems())
             if verdict is Verdict.HEALTHY:
                 log.info(
                     "cluster_verdict_changed",
@@ -253,6 +256,6 @@ class Poller:
                         "sync_set_group_missing",
                         cluster=name,
                         set=s.name,
-                        missing_groups=list(s.missing_groups),
-                        reported_groups=[g.name for g in view.groups],
+                        missing_groups=",".join(s.missing_groups),
+                        reported_groups=",".join(g.name for g in view.groups),
                     )

@@ -1,0 +1,476 @@
+"""Read VyOS `show vrrp` output into `VrrpGroup` values.
+
+Pure functions: no I/O, no logging, no clock (the JSON variant takes `now` from the caller).
+
+What VyOS prints, by version (vyos/vyos-1x `src/op_mode/vrrp.py`, `python/vyos/ifconfig/vrrp.py`):
+
+- a python-`tabulate` "simple" table: a header line, a line of dash runs (one run per column,
+  separated by spaces), then one row per group. 1.2 has no Priority column. Disabled groups come
+  last with State `DISABLED` and an empty Priority; their Last Transition cell is empty (1.2) or
+  missing altogether (1.3+). `tabulate` right-strips every line, so empty trailing cells vanish.
+  Numeric columns are right-aligned, text columns left-aligned (the Priority column turns
+  left-aligned under tabulate 0.8 as soon as a disabled row puts `''` in it).
+- Last Transition is `seconds_to_human(now - last_transition)`: `1y4w6d23h1m9s`, and the empty
+  string when the group changed state less than a second ago.
+- one-line messages instead of a table (see `_NO_VRRP_MESSAGES` and `_UNAVAILABLE_MESSAGES`).
+- since 1.5, `vrrp.py show_summary --raw` prints keepalived's JSON dump instead of the table.
+
+Anything else is a `ParseError` naming the line: a wrong answer about which router is master is
+worse than no answer, so nothing here guesses.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from .errors import ParseError, VrrpUnavailableError
+from .model import VrrpGroup, VrrpState
+
+__all__ = ["MAX_LINE_CHARS", "MAX_OUTPUT_CHARS", "parse_duration", "parse_show_vrrp"]
+
+# A router with 4,000 groups prints about 300 kB; anything far larger is not `show vrrp`, and
+# refusing it up front keeps the worst case cheap.
+MAX_OUTPUT_CHARS = 2_000_000
+# A table row is under 200 characters (group names are at most 100); a JSON line is shorter still.
+MAX_LINE_CHARS = 4_096
+
+# -- durations ------------------------------------------------------------------------------------
+
+# vyos.utils.convert.seconds_to_human counts a year as 365.25 days (VyOS 1.5/rolling, T6244);
+# older releases stop at weeks, so a week count above 52 is only valid without a year part.
+_MINUTE = 60
+_HOUR = 60 * _MINUTE
+_DAY = 24 * _HOUR
+_WEEK = 7 * _DAY
+_YEAR = 31_557_600  # 365.25 days
+
+# Each unit at most once, in this order, with no zero and no leading zero: VyOS skips empty units.
+_DURATION_RE = re.compile(
+    r"(?:([1-9][0-9]{0,11})y)?(?:([1-9][0-9]{0,11})w)?(?:([1-9])d)?"
+    r"(?:([1-9][0-9]?)h)?(?:([1-9][0-9]?)m)?(?:([1-9][0-9]?)s)?"
+)
+
+
+def parse_duration(text: str) -> int:
+    """Seconds in a duration as VyOS's `seconds_to_human` writes it (`1y4w6d23h1m9s`, `38s`).
+
+    The empty string is 0: that is how `seconds_to_human(0)` comes out. Raises ValueError on
+    anything VyOS cannot have printed (unknown or repeated units, wrong order, `0s`, `60s`, spaces).
+    """
+    match = _DURATION_RE.fullmatch(text)
+    if match is None:
+        raise ValueError(f"not a VyOS duration: {text[:40]!r}")
+    years, weeks, days, hours, minutes, seconds = (int(part) if part else 0 for part in match.groups())
+    if days >= 7 or hours >= 24 or minutes >= 60 or seconds >= 60:
+        raise ValueError(f"not a VyOS duration (unit out of range): {text!r}")
+    below_year = weeks * _WEEK + days * _DAY + hours * _HOUR + minutes * _MINUTE + seconds
+    if years and below_year >= _YEAR:
+        raise ValueError(f"not a VyOS duration (remainder exceeds a year): {text!r}")
+    return years * _YEAR + below_year
+
+
+# -- messages -------------------------------------------------------------------------------------
+
+# Printed instead of a table when the router has no VRRP to report: zero groups, router up.
+_NO_VRRP_MESSAGES = frozenset(
+    {
+        "VRRP is not running",  # 1.2-1.4 op-mode script: keepalived not running
+        "VRRP not configured!",  # 1.4 op-mode script: no `high-availability vrrp group`
+        # 1.4.x/1.5 vyos.ifconfig.vrrp: no keepalived PID file (not running, no active group)
+        "VRRP data is not available (process not running or no active groups)",
+    }
+)
+
+# Printed when VRRP runs but this one read of keepalived's state failed: a transient poll error.
+_UNAVAILABLE_MESSAGES = frozenset(
+    {
+        "VRRP data is not available (wait time exceeded)",  # 1.4+: keepalived's dump timed out
+        "VRRP information is not available",  # 1.2: the dump was not there after 0.2 s (exit 1)
+        "VRRP data is not available",  # 1.3: any failure while reading the dump (VRRPError)
+    }
+)
+
+# -- lines ----------------------------------------------------------------------------------------
+
+# Shell noise around a capture: `vyos@vyos01:~$ show vrrp`, `vyos@vyos# run show vrrp`,
+# `EU-GW03:~$`, and the `[edit]` banner VyOS prints in configuration mode.
+_PROMPT_RE = re.compile(
+    r"(?:[A-Za-z0-9_][A-Za-z0-9_.-]*@)?[A-Za-z0-9][A-Za-z0-9_.-]*:[^\s$#]*[$#](?: .*)?"
+    r"|[A-Za-z0-9_][A-Za-z0-9_.-]*@[A-Za-z0-9][A-Za-z0-9_.-]*[$#](?: .*)?"
+    r"|\[edit(?: [^\]]*)?\]"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Line:
+    no: int  # 1-based, as an operator counts lines in the raw output
+    text: str  # without the line ending and trailing spaces
+
+
+def _error(message: str, line: _Line) -> ParseError:
+    """A ParseError naming the line, quoting it unless it may hold a JSON value.
+
+    keepalived's JSON carries the VRRP password (`auth_data`); `show vrrp` tables, prompts and
+    VyOS messages never contain a double quote, JSON strings always do.
+    """
+    return ParseError(message, line.no, None if '"' in line.text else line.text)
+
+
+def _split_lines(text: str) -> list[_Line]:
+    """Lines of the output, CRLF or LF, without trailing spaces."""
+    if len(text) > MAX_OUTPUT_CHARS:
+        raise ParseError(f"output is {len(text)} characters, more than the {MAX_OUTPUT_CHARS} accepted")
+    # split("\n"), not splitlines(): the latter also breaks on \v, \f, \x1c... and would shift
+    # the line numbers away from what the operator sees.
+    return [
+        _Line(no, (raw[:-1] if raw.endswith("\r") else raw).rstrip(" "))
+        for no, raw in enumerate(text.split("\n"), start=1)
+    ]
+
+
+def _check_lines(lines: Sequence[_Line], quote: bool) -> None:
+    """Refuse what no VyOS prints; `quote=False` keeps the text out of the error (JSON mode)."""
+    for line in lines:
+        problem = None
+        if len(line.text) > MAX_LINE_CHARS:
+            problem = f"line is {len(line.text)} characters long, more than {MAX_LINE_CHARS}"
+        elif not line.text.isprintable():  # NUL, escapes, lone CR, BOM, surrogates from bad UTF-8
+            problem = "line has non-printable characters"
+        if problem is not None:
+            raise _error(problem, line) if quote else ParseError(problem, line.no)
+
+
+def _is_noise(line: _Line) -> bool:
+    return not line.text or _PROMPT_RE.fullmatch(line.text) is not None
+
+
+def _expect_only_noise(lines: Sequence[_Line], what: str) -> None:
+    for line in lines:
+        if not _is_noise(line):
+            raise _error(f"unexpected text after {what}", line)
+
+
+# -- entry point ----------------------------------------------------------------------------------
+
+
+def parse_show_vrrp(text: str, *, now: float | None = None) -> tuple[VrrpGroup, ...]:
+    """Groups in the output of `show vrrp` (VyOS 1.2 to 1.5/rolling), in the router's order.
+
+    Returns `()` for VyOS's "no VRRP here" messages. Raises `VrrpUnavailableError` when VyOS says
+    its VRRP data is momentarily unavailable, and `ParseError` for anything it cannot read.
+    `now` (Unix time) is only used for the JSON of `vrrp.py show_summary --raw`, which carries
+    absolute transition times; without it their age is left unknown (None).
+    """
+    lines = _split_lines(text)
+    start = next((i for i, line in enumerate(lines) if not _is_noise(line)), None)
+    is_json = start is not None and lines[start].text.lstrip().startswith(("[", "{"))
+    _check_lines(lines, quote=not is_json)
+    if start is None:
+        raise ParseError("output is empty: neither a show vrrp table nor a VyOS message")
+    if is_json:
+        return _parse_json(lines[start:], now)
+    first = lines[start]
+    message = first.text.strip()
+    if message in _NO_VRRP_MESSAGES:
+        _expect_only_noise(lines[start + 1 :], "the VyOS message")
+        return ()
+    if message in _UNAVAILABLE_MESSAGES:
+        _expect_only_noise(lines[start + 1 :], "the VyOS message")
+        raise VrrpUnavailableError(f"VyOS: {message}")
+    return _parse_table(lines, start)
+
+
+# -- table ----------------------------------------------------------------------------------------
+
+_NAME, _INTERFACE, _VRID, _STATE, _PRIORITY, _LAST = (
+    "Name",
+    "Interface",
+    "VRID",
+    "State",
+    "Priority",
+    "Last Transition",
+)
+_KNOWN_HEADERS = frozenset({_NAME, _INTERFACE, _VRID, _STATE, _PRIORITY, _LAST})
+# 1.2 has no Priority column. tabulate drops the Last Transition header when no row reaches it,
+# which happens when every group is DISABLED (their rows are one cell short since 1.3).
+_REQUIRED_HEADERS = (_NAME, _INTERFACE, _VRID, _STATE)
+# Group names are VyOS tag values, interfaces kernel names (eth1v1, eth0.100v1, bond0.20...).
+_TOKEN_RE = re.compile(r"[A-Za-z0-9_.:@/+-]+")
+_DASH_RUN_RE = re.compile(r"-+")
+
+
+@dataclass(frozen=True, slots=True)
+class _Column:
+    header: str
+    start: int
+    end: int  # exclusive; the dash run's end
+
+
+def _no_quotes(line: _Line) -> None:
+    # Checked before any cell is quoted in a message: a quote means a stray piece of JSON.
+    if '"' in line.text:
+        raise _error("a double quote cannot appear in a show vrrp table (stray JSON?)", line)
+
+
+def _dash_spans(text: str) -> list[tuple[int, int]] | None:
+    """Column spans of a tabulate dash line, or None if `text` is not one."""
+    if "-" not in text or text.strip("- "):
+        return None
+    return [match.span() for match in _DASH_RUN_RE.finditer(text)]
+
+
+def _cut(line: _Line, spans: Sequence[tuple[int, int]]) -> list[str]:
+    """The text of each column; anything in a gap or past the last column is misalignment."""
+    if len(line.text) > spans[-1][1]:
+        raise _error("text beyond the last column (misaligned or garbled row)", line)
+    cells = []
+    gap_start = 0
+    for start, end in spans:
+        if line.text[gap_start:start].strip():
+            raise _error("text in the gap between columns (misaligned row)", line)
+        cells.append(line.text[start:end])
+        gap_start = end
+    return cells
+
+
+def _header_columns(header: _Line, spans: Sequence[tuple[int, int]]) -> list[_Column]:
+    names = [cell.strip() for cell in _cut(header, spans)]
+    columns: list[_Column] = []
+    for name, (start, end) in zip(names, spans, strict=True):
+        if name not in _KNOWN_HEADERS:
+            raise _error(f"unknown column {name!r} in the show vrrp header", header)
+        if any(column.header == name for column in columns):
+            raise _error(f"column {name!r} appears twice in the header", header)
+        columns.append(_Column(name, start, end))
+    missing = [name for name in _REQUIRED_HEADERS if name not in names]
+    if missing:
+        raise _error(f"header lacks column(s) {', '.join(missing)}", header)
+    return columns
+
+
+def _parse_table(lines: Sequence[_Line], start: int) -> tuple[VrrpGroup, ...]:
+    header = lines[start]
+    _no_quotes(header)
+    if _dash_spans(header.text) is not None:
+        raise _error("dash line without a header line above it", header)
+    dash = lines[start + 1] if start + 1 < len(lines) else None
+    spans = _dash_spans(dash.text) if dash is not None else None
+    if dash is None or spans is None:
+        looks_like_header = all(name in header.text for name in (_NAME, _VRID, _STATE))
+        problem = (
+            "header line is not followed by a line of dashes (truncated table?)"
+            if looks_like_header
+            else "unexpected output: neither a show vrrp table nor a known VyOS VRRP message"
+        )
+        raise _error(problem, header)
+    columns = _header_columns(header, spans)
+
+    reader = _RowReader(columns)
+    index = start + 2
+    while index < len(lines) and not _is_noise(lines[index]):
+        reader.add(lines[index])
+        index += 1
+    _expect_only_noise(lines[index:], "the show vrrp table")
+    return tuple(reader.groups)
+
+
+class _RowReader:
+    """Turns table rows into groups, checking each cell against its column."""
+
+    def __init__(self, columns: Sequence[_Column]) -> None:
+        self._columns = columns
+        self._spans = [(column.start, column.end) for column in columns]
+        self._first_line_of: dict[str, int] = {}
+        # tabulate aligns a whole column one way, so a cell that is not where the others are is a
+        # truncated or shifted one (e.g. "15" cut from a right-aligned "150").
+        self._alignment: dict[str, str] = {}
+        self.groups: list[VrrpGroup] = []
+
+    def add(self, line: _Line) -> None:
+        _no_quotes(line)
+        raw_cells = _cut(line, self._spans)
+        cells: dict[str, str] = {}
+        for column, raw in zip(self._columns, raw_cells, strict=True):
+            cells[column.header] = raw.strip()
+            self._check_alignment(column, raw, line)
+        group = self._group(cells, line)
+        first = self._first_line_of.setdefault(group.name, line.no)
+        if first != line.no:
+            raise _error(f"group {group.name!r} listed twice (first on line {first})", line)
+        self.groups.append(group)
+
+    def _check_alignment(self, column: _Column, raw: str, line: _Line) -> None:
+        # `raw` is the column's slice of the row; the row is right-stripped, so a left-aligned
+        # cell in the last column is shorter than the column.
+        value = raw.strip()
+        if not value:
+            return
+        flush_left = not raw[0].isspace()
+        flush_right = len(raw) == column.end - column.start and not raw[-1].isspace()
+        if flush_left and flush_right:
+            return  # fills the column: fits either alignment
+        if not flush_left and not flush_right:
+            raise _error(f"{column.header} cell {value!r} is not aligned to its column", line)
+        side = "left" if flush_left else "right"
+        expected = self._alignment.setdefault(column.header, side)
+        if side != expected:
+            raise _error(
+                f"{column.header} cell {value!r} is {side}-aligned, the column above is {expected}-aligned",
+                line,
+            )
+
+    def _group(self, cells: Mapping[str, str], line: _Line) -> VrrpGroup:
+        state = _state(cells[_STATE], line)
+        disabled = state is VrrpState.DISABLED
+        name = cells[_NAME]
+        if not name:
+            raise _error("row has no group name", line)
+        _token(name, _NAME, line)
+        interface = cells[_INTERFACE]
+        if interface:
+            _token(interface, _INTERFACE, line)
+        elif not disabled:
+            raise _error(f"group {name!r} has no interface", line)
+        vrid = _number(cells[_VRID], _VRID, 1, 255, disabled, line)
+        priority = _number(cells[_PRIORITY], _PRIORITY, 0, 255, disabled, line) if _PRIORITY in cells else None
+        return VrrpGroup(
+            name=name,
+            interface=interface,
+            vrid=vrid,
+            state=state,
+            priority=priority,
+            last_transition_age_seconds=_age(cells.get(_LAST), disabled, line),
+        )
+
+
+def _state(value: str, line: _Line) -> VrrpState:
+    if not value:
+        raise _error("row has no State (truncated row?)", line)
+    try:
+        return VrrpState(value)
+    except ValueError:
+        # VyOS prints UNKNOWN for a keepalived state code it does not know: not a state we export.
+        raise _error(f"unknown VRRP state {value!r}", line) from None
+
+
+def _token(value: str, column: str, line: _Line) -> None:
+    if _TOKEN_RE.fullmatch(value) is None:
+        raise _error(f"{column} {value!r} is not a valid name", line)
+
+
+def _number(value: str, column: str, low: int, high: int, optional: bool, line: _Line) -> int | None:
+    """An integer cell; empty is allowed only where VyOS leaves it empty (DISABLED rows)."""
+    if not value:
+        if optional:
+            return None
+        raise _error(f"{column} is empty (truncated row?)", line)
+    # isdigit() alone accepts "²" and other Unicode digits; VyOS prints ASCII.
+    if not (value.isascii() and value.isdigit()) or len(value) > 3 or not low <= int(value) <= high:
+        raise _error(f"{column} {value!r} is not a number from {low} to {high}", line)
+    return int(value)
+
+
+def _age(value: str | None, disabled: bool, line: _Line) -> int | None:
+    if value is None:  # no Last Transition column: only possible when every row is DISABLED
+        if disabled:
+            return None
+        raise _error("no Last Transition column, yet this group is not DISABLED", line)
+    if not value:
+        # Empty is seconds_to_human(0): the group changed state under a second ago. A disabled
+        # group has no transition at all.
+        return None if disabled else 0
+    try:
+        return parse_duration(value)
+    except ValueError:
+        raise _error(f"Last Transition {value!r} is not a VyOS duration", line) from None
+
+
+# -- JSON (vrrp.py show_summary --raw, VyOS 1.5+) -------------------------------------------------
+
+# keepalived's VRRP state codes (keepalived/include/vrrp.h, mirrored in vyos-1x src/op_mode/vrrp.py)
+_JSON_STATES = {0: VrrpState.INIT, 1: VrrpState.BACKUP, 2: VrrpState.MASTER, 3: VrrpState.FAULT}
+
+
+def _parse_json(lines: Sequence[_Line], now: float | None) -> tuple[VrrpGroup, ...]:
+    """Groups in keepalived's JSON dump as `vrrp.py show_summary --raw` prints it.
+
+    The dump carries `auth_data` (the VRRP password). No message built here may quote the text or
+    a JSON value other than a group name: errors are logged and exported. For the same reason no
+    exception is chained to json's, whose `doc` attribute holds the whole text.
+    """
+    # The document runs to the last non-prompt line; anything else inside it fails json.loads.
+    last = max(i for i, line in enumerate(lines) if not _is_noise(line))
+    body = "\n".join(line.text for line in lines[: last + 1])
+    first_no = lines[0].no
+    error: ParseError | None = None
+    data: object = None
+    try:
+        data = json.loads(body)
+    except json.JSONDecodeError as exc:
+        error = ParseError(f"invalid JSON: {exc.msg}", first_no + exc.lineno - 1)
+    except (ValueError, RecursionError):  # huge integers, nesting deeper than the stack
+        error = ParseError("invalid JSON (too deeply nested or a number too large)", first_no)
+    if error is not None:
+        raise error
+    return _groups_from_json(data, now)
+
+
+def _groups_from_json(data: object, now: float | None) -> tuple[VrrpGroup, ...]:
+    # keepalived's json_version 2 wraps the list as {"vrrp": [...]}; VyOS uses version 1.
+    if isinstance(data, dict) and "vrrp" in data:
+        data = data["vrrp"]
+    if not isinstance(data, list):
+        raise ParseError("JSON is not a list of VRRP instances")
+    groups: list[VrrpGroup] = []
+    seen: set[str] = set()
+    for index, item in enumerate(data, start=1):
+        record = item.get("data") if isinstance(item, dict) else None
+        if not isinstance(record, dict):
+            raise ParseError(f"JSON instance #{index} has no 'data' object")
+        group = _group_from_json(record, index, now)
+        if group.name in seen:
+            raise ParseError(f"JSON lists group {group.name!r} twice")
+        seen.add(group.name)
+        groups.append(group)
+    return tuple(groups)
+
+
+def _group_from_json(record: Mapping[str, object], index: int, now: float | None) -> VrrpGroup:
+    name = record.get("iname")
+    if not isinstance(name, str) or _TOKEN_RE.fullmatch(name) is None:
+        raise ParseError(f"JSON instance #{index}: 'iname' is missing or not a valid group name")
+    where = f"JSON group {name[:100]!r}"
+    interface = record.get("ifp_ifname")
+    if not isinstance(interface, str) or _TOKEN_RE.fullmatch(interface) is None:
+        raise ParseError(f"{where}: 'ifp_ifname' is missing or not an interface name")
+    state = _JSON_STATES[_json_int(record, "state", min(_JSON_STATES), max(_JSON_STATES), where)]
+    last_transition = record.get("last_transition")
+    if (
+        isinstance(last_transition, bool)
+        or not isinstance(last_transition, int | float)
+        or not math.isfinite(last_transition)
+        or last_transition < 0
+    ):
+        raise ParseError(f"{where}: 'last_transition' is missing or not a Unix time")
+    # As VyOS's own table: int(now - last_transition); a clock step backwards reads as "just now".
+    age = None if now is None else max(0, int(now - last_transition))
+    return VrrpGroup(
+        name=name,
+        interface=interface,
+        vrid=_json_int(record, "vrid", 1, 255, where),
+        state=state,
+        priority=_json_int(record, "effective_priority", 0, 255, where),
+        last_transition_age_seconds=age,
+    )
+
+
+def _json_int(record: Mapping[str, object], key: str, low: int, high: int, where: str) -> int:
+    value = record.get(key)
+    # bool is an int in Python; keepalived writes these fields as plain unsigned numbers.
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ParseError(f"{where}: {key!r} is missing or not an integer from {low} to {high}")
+    return value

@@ -1,0 +1,759 @@
+"""Simulated VyOS routers: real SSH servers on loopback that answer `show vrrp` like VyOS does.
+
+Used by the `demo` command, by the tests and by benchmarks (1,000 routers in one process): each
+router is one asyncssh listener on 127.0.0.1 (or ::1) with its own throw-away ed25519 host key, a
+random free port and no thread of its own. What a router prints comes from `vyos_render`, so the
+output is byte for byte what the VyOS version it plays would print.
+
+State is kept the way keepalived keeps it: every group has the Unix time of its last transition,
+so the printed Last Transition grows with the clock, and a state change resets it.
+
+    async with SimFleet(tmp_path, seed_cluster(), clusters=[SEED_CLUSTER]) as fleet:
+        config = fleet.write_config()
+        apply_seed_phase(fleet.routers, SeedPhase.SPLIT)
+
+Command line (for benchmarks): `python -m exporter.simulator --routers N --groups G --dir DIR`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import hmac
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import asyncssh
+import yaml
+
+from .model import DEFAULT_SET_NAME, ClusterSpec, VrrpGroup, VrrpState
+from .vyos_render import (
+    VrrpMessage,
+    message_exit_status,
+    normalize_version,
+    render_message,
+    render_show_vrrp,
+)
+
+__all__ = [
+    "OP_MODE_SCRIPT",
+    "SEED_CLUSTER",
+    "WRAPPER",
+    "RouterSpec",
+    "SeedPhase",
+    "SimAnswer",
+    "SimFleet",
+    "SimGroup",
+    "SimRouter",
+    "apply_seed_phase",
+    "bench_specs",
+    "generate_key",
+    "main",
+    "seed_cluster",
+]
+
+WRAPPER = "/opt/vyatta/bin/vyatta-op-cmd-wrapper"
+OP_MODE_SCRIPT = "/usr/libexec/vyos/op_mode/vrrp.py"
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1"})
+CLOSE_TIMEOUT = 5.0  # bound on every wait while closing listeners and connections
+_OP_PATH = ("show", "vrrp")
+
+
+def generate_key() -> asyncssh.SSHKey:
+    """A fresh ed25519 key (about 0.1 ms: cheap enough for one host key per router)."""
+    return asyncssh.generate_private_key("ssh-ed25519")
+
+
+def _openssh_public(key: asyncssh.SSHKey) -> str:
+    """`ssh-ed25519 AAAA...` without a comment."""
+    algorithm, blob = key.export_public_key("openssh").decode("ascii").split()[:2]
+    return f"{algorithm} {blob}"
+
+
+# --- router state -----------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class SimGroup:
+    """A VRRP group as keepalived holds it: the transition is a timestamp, not an age."""
+
+    name: str
+    interface: str
+    vrid: int | None
+    state: VrrpState
+    priority: int | None
+    last_transition: float  # Unix time of the last state change
+
+    def report(self, now: float) -> VrrpGroup:
+        """The row `show vrrp` prints at `now`; DISABLED rows have no priority and no age."""
+        if self.state is VrrpState.DISABLED:
+            return VrrpGroup(self.name, self.interface, self.vrid, self.state)
+        # VyOS: int(time() - float(data['last_transition'])); never negative in our model.
+        age = max(0, int(now - self.last_transition))
+        return VrrpGroup(self.name, self.interface, self.vrid, self.state, self.priority, age)
+
+
+@dataclass(frozen=True, slots=True)
+class SimAnswer:
+    """What one command returns: stdout, stderr and exit status."""
+
+    stdout: bytes
+    stderr: bytes = b""
+    exit_status: int = 0
+
+
+class _Route(StrEnum):
+    OP_MODE = "op-mode"  # through vyatta-op-cmd-wrapper (or a bare `show vrrp`)
+    SCRIPT = "script"  # vrrp.py called directly
+    INVALID_OP = "invalid-op"  # the wrapper with an op-mode path we do not serve
+    UNKNOWN = "unknown"
+
+
+def _route(command: str | None) -> tuple[_Route, list[str]]:
+    words = (command or "").split()
+    if words and words[0] == "sudo":  # VyOS's own op-mode definitions run `sudo .../vrrp.py`
+        words = words[1:]
+    if words and words[0] == WRAPPER:
+        path = words[1:]
+        return (_Route.OP_MODE if tuple(path) == _OP_PATH else _Route.INVALID_OP), path
+    if tuple(words) == _OP_PATH:
+        return _Route.OP_MODE, words
+    # 1.5 (vyos.opmode) spells it `show_summary`, 1.2-1.4 (argparse) `--summary`; both are served.
+    if len(words) == 2 and words[0] == OP_MODE_SCRIPT and words[1] in ("show_summary", "--summary", "-s"):
+        return _Route.SCRIPT, words
+    return _Route.UNKNOWN, words
+
+
+def _invalid_op_answer(path: list[str]) -> SimAnswer:
+    """vyatta-op's `_vyatta_op_run` wording for a node it does not know (printed on stdout)."""
+    known = 0
+    while known < len(path) and known < len(_OP_PATH) and path[known] == _OP_PATH[known]:
+        known += 1
+    bad = path[known] if known < len(path) else ""
+    text = f"\n  Invalid command: {' '.join(path[:known])} [{bad}]\n\n"
+    return SimAnswer(text.encode(), exit_status=1)
+
+
+# --- one router ---------------------------------------------------------------------------------------
+
+
+class SimRouter:
+    """One simulated VyOS router listening for SSH on loopback.
+
+    State: `groups` (mutable `SimGroup`s), `message` (print a sentence instead of the table).
+    Faults: `hang` (a command never answers), `latency` (seconds before answering), `garbage`
+    (raw bytes instead of the output), `output_override` (text instead of the output),
+    `exit_status` (forced exit status), `stderr` (extra text on stderr). Faults apply to the
+    `show vrrp` commands only; unknown commands are refused as usual.
+    Counters: `connections_opened`, `commands_run` (every exec request), `active_connections`,
+    `pending_commands`.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        groups: Iterable[VrrpGroup] = (),
+        *,
+        version: str = "1.4",
+        authorized_client_keys: Iterable[asyncssh.SSHKey] = (),
+        username: str = "vyos",
+        password: str | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        host_key: asyncssh.SSHKey | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if host not in LOOPBACK_HOSTS:  # a simulator must never be reachable from the network
+            raise ValueError(f"simulated routers listen on loopback only, not {host!r}")
+        self.name = name
+        self.version = normalize_version(version)
+        self.username = username
+        self.password = password
+        self.host = host
+        self.host_key = host_key if host_key is not None else generate_key()
+        self._clock = clock
+        now = clock()
+        self.groups: list[SimGroup] = [self._adopt(g, now) for g in groups]
+        self._authorized = {k.public_data for k in authorized_client_keys}
+
+        self.message: VrrpMessage | None = None
+        self.hang = False
+        self.latency = 0.0
+        self.garbage: bytes | None = None
+        self.output_override: str | None = None
+        self.exit_status: int | None = None
+        self.stderr: str | None = None
+
+        self.connections_opened = 0
+        self.commands_run = 0
+        self.abandoned_commands = 0
+        self._port = port
+        self._acceptor: asyncssh.SSHAcceptor | None = None
+        self._connections: set[asyncssh.SSHServerConnection] = set()
+        self._handlers: set[asyncio.Task[Any]] = set()
+
+    def __repr__(self) -> str:
+        return f"SimRouter({self.name!r}, version={self.version!r}, port={self._port})"
+
+    @staticmethod
+    def _adopt(group: VrrpGroup, now: float) -> SimGroup:
+        age = group.last_transition_age_seconds or 0
+        return SimGroup(group.name, group.interface, group.vrid, group.state, group.priority, now - age)
+
+    # -- state ---------------------------------------------------------------------------------------
+
+    def group(self, name: str) -> SimGroup:
+        for group in self.groups:
+            if group.name == name:
+                return group
+        raise KeyError(f"router {self.name} has no VRRP group {name!r}")
+
+    def set_state(self, group: str, state: VrrpState, priority: int | None = None) -> None:
+        """Change a group's state (its transition time restarts) and optionally its priority."""
+        target = self.group(group)
+        if target.state is not state:
+            target.state = state
+            target.last_transition = self._clock()
+        if priority is not None:
+            target.priority = priority
+
+    def set_message(self, kind: VrrpMessage | None) -> None:
+        """Answer with a message (`VRRP is not running`...) instead of the table; None restores it."""
+        self.message = kind
+
+    def authorize(self, key: asyncssh.SSHKey) -> None:
+        """Accept one more client public key."""
+        self._authorized.add(key.public_data)
+
+    def snapshot(self) -> tuple[VrrpGroup, ...]:
+        """The groups as `show vrrp` would report them now."""
+        now = self._clock()
+        return tuple(g.report(now) for g in self.groups)
+
+    def answer(self, command: str | None) -> SimAnswer:
+        """What the router prints for `command`, faults included (but not hang and latency)."""
+        route, words = _route(command)
+        if route is _Route.INVALID_OP:
+            return _invalid_op_answer(words)
+        if route is _Route.UNKNOWN:
+            return SimAnswer(b"", b"Invalid command\n", 1)
+        stdout, status = self._show_vrrp()
+        if route is _Route.OP_MODE:
+            # vyatta-op's _vyatta_op_run evals the node's command and returns its own `ret=0`.
+            status = 0
+        return self._with_faults(stdout, status)
+
+    def _show_vrrp(self) -> tuple[str, int]:
+        if self.message is not None:
+            return render_message(self.message, self.version), message_exit_status(self.message, self.version)
+        return render_show_vrrp(self.snapshot(), self.version), 0
+
+    def _with_faults(self, stdout: str, status: int) -> SimAnswer:
+        if self.output_override is not None:
+            stdout = self.output_override
+        out = self.garbage if self.garbage is not None else stdout.encode()
+        err = (self.stderr or "").encode()
+        return SimAnswer(out, err, status if self.exit_status is None else self.exit_status)
+
+    # -- SSH side -------------------------------------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        """The listening port (0 before the first start)."""
+        return self._port
+
+    @property
+    def running(self) -> bool:
+        return self._acceptor is not None
+
+    @property
+    def active_connections(self) -> int:
+        return len(self._connections)
+
+    @property
+    def pending_commands(self) -> int:
+        """Commands received and not answered yet (sleeping on `latency` or hanging)."""
+        return len(self._handlers)
+
+    def host_key_line(self) -> str:
+        """This router's known_hosts line: `[127.0.0.1]:PORT ssh-ed25519 AAAA...`."""
+        host = f"[{self.host}]:{self._port}" if self._port != 22 else self.host
+        return f"{host} {_openssh_public(self.host_key)}"
+
+    async def start(self) -> None:
+        """Listen (on a random free port the first time, on the same port after a restart)."""
+        if self._acceptor is not None:
+            return
+        self._acceptor = await asyncssh.listen(
+            self.host,
+            self._port,
+            server_factory=lambda: _SimServer(self),
+            server_host_keys=[self.host_key],
+            process_factory=self._serve,
+            encoding=None,  # bytes in and out, so `garbage` goes out untouched
+            allow_pty=False,
+            line_editor=False,
+            allow_scp=False,
+            agent_forwarding=False,
+            x11_forwarding=False,
+            gss_kex=False,
+            gss_auth=False,
+            kbdint_auth=False,
+            login_timeout=10,
+            reuse_address=True,
+        )
+        self._port = self._acceptor.get_port()
+
+    async def stop(self) -> None:
+        """Stop listening and drop every connection (also those with a hanging command)."""
+        acceptor, self._acceptor = self._acceptor, None
+        if acceptor is not None:
+            acceptor.close()
+        connections = list(self._connections)
+        for conn in connections:
+            conn.close()
+        waits: list[Any] = [conn.wait_closed() for conn in connections]
+        if acceptor is not None:
+            waits.append(acceptor.wait_closed())
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(CLOSE_TIMEOUT):
+                await asyncio.gather(*waits, return_exceptions=True)
+        for conn in connections:  # whoever did not say goodbye in time
+            conn.abort()
+        await self._cancel_handlers()
+
+    async def restart(self, new_host_key: bool = False) -> None:
+        """Drop all connections and listen again on the same port, optionally with a new host key."""
+        await self.stop()
+        if new_host_key:
+            self.host_key = generate_key()
+        await self.start()
+
+    async def _cancel_handlers(self) -> None:
+        handlers = list(self._handlers)
+        for task in handlers:
+            task.cancel()
+        if handlers:
+            await asyncio.wait(handlers, timeout=CLOSE_TIMEOUT)
+
+    async def __aenter__(self) -> SimRouter:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    def _connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
+        self.connections_opened += 1
+        self._connections.add(conn)
+
+    def _connection_lost(self, conn: asyncssh.SSHServerConnection) -> None:
+        self._connections.discard(conn)
+
+    def _accepts_key(self, username: str, key: asyncssh.SSHKey) -> bool:
+        return username == self.username and key.public_data in self._authorized
+
+    def _accepts_password(self, username: str, password: str) -> bool:
+        if self.password is None:
+            return False
+        same = hmac.compare_digest(password.encode(), self.password.encode())
+        return username == self.username and same
+
+    async def _serve(self, process: asyncssh.SSHServerProcess[bytes]) -> None:
+        """One exec request. Ends when answered, or (hang) when the client or the router goes."""
+        task = asyncio.current_task()
+        if task is not None:
+            self._handlers.add(task)
+        self.commands_run += 1
+        try:
+            if _route(process.command)[0] in (_Route.OP_MODE, _Route.SCRIPT):
+                if self.hang:
+                    await process.channel.wait_closed()
+                    return
+                if self.latency > 0:
+                    await asyncio.sleep(self.latency)
+            answer = self.answer(process.command)  # after the latency: the ages a late answer shows
+            process.stdout.write(answer.stdout)
+            if answer.stderr:
+                process.stderr.write(answer.stderr)
+            process.exit(answer.exit_status)
+        except (OSError, asyncssh.Error):
+            # The client left while we were sleeping: nobody to answer, but tests may want to know.
+            self.abandoned_commands += 1
+        finally:
+            if task is not None:
+                self._handlers.discard(task)
+
+
+class _SimServer(asyncssh.SSHServer):
+    """Per-connection callbacks; all state lives in the router."""
+
+    def __init__(self, router: SimRouter) -> None:
+        self._router = router
+        self._conn: asyncssh.SSHServerConnection | None = None
+
+    def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
+        self._conn = conn
+        self._router._connection_made(conn)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._conn is not None:
+            self._router._connection_lost(self._conn)
+
+    def begin_auth(self, username: str) -> bool:
+        return True  # always authenticate: VyOS has no passwordless accounts
+
+    def public_key_auth_supported(self) -> bool:
+        return True
+
+    def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
+        return self._router._accepts_key(username, key)
+
+    def password_auth_supported(self) -> bool:
+        return self._router.password is not None
+
+    def validate_password(self, username: str, password: str) -> bool:
+        return self._router._accepts_password(username, password)
+
+    def kbdint_auth_supported(self) -> bool:
+        return False
+
+
+# --- a fleet ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RouterSpec:
+    """A router to start: its name, its groups (ages as of the start) and its VyOS version."""
+
+    name: str
+    groups: tuple[VrrpGroup, ...] = ()
+    version: str = "1.4"
+
+
+@dataclass(slots=True)
+class _FleetFiles:
+    private_key: Path
+    known_hosts: Path
+    password: Path
+
+
+class SimFleet:
+    """Several simulated routers sharing one client key pair, plus the files a client needs.
+
+    On start it writes into `directory`: `id_ed25519` (client private key, mode 0600) and
+    `known_hosts`; `write_config()` adds an exporter YAML config pointing at the routers.
+    """
+
+    def __init__(
+        self,
+        directory: str | Path,
+        routers: Iterable[RouterSpec],
+        *,
+        clusters: Sequence[ClusterSpec] | None = None,
+        username: str = "vyos",
+        password: str | None = None,
+        host: str = "127.0.0.1",
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.directory = Path(directory)
+        self.specs = tuple(routers)
+        names = [s.name for s in self.specs]
+        if len(set(names)) != len(names):
+            raise ValueError("router names in a fleet must be unique")
+        self.clusters = tuple(clusters) if clusters is not None else (ClusterSpec("sim", tuple(names)),)
+        unknown = sorted({r for c in self.clusters for r in c.routers} - set(names))
+        if unknown:
+            raise ValueError(f"clusters name routers the fleet does not have: {', '.join(unknown)}")
+        self.username = username
+        self.password = password
+        self.host = host
+        self.client_key = generate_key()
+        self.routers: dict[str, SimRouter] = {
+            s.name: SimRouter(
+                s.name,
+                s.groups,
+                version=s.version,
+                authorized_client_keys=[self.client_key],
+                username=username,
+                password=password,
+                host=host,
+                clock=clock,
+            )
+            for s in self.specs
+        }
+        self.files = _FleetFiles(
+            private_key=self.directory / "id_ed25519",
+            known_hosts=self.directory / "known_hosts",
+            password=self.directory / "password",
+        )
+
+    def __getitem__(self, name: str) -> SimRouter:
+        return self.routers[name]
+
+    def __iter__(self) -> Iterator[SimRouter]:
+        return iter(self.routers.values())
+
+    def __len__(self) -> int:
+        return len(self.routers)
+
+    @property
+    def private_key_path(self) -> Path:
+        return self.files.private_key
+
+    @property
+    def known_hosts_path(self) -> Path:
+        return self.files.known_hosts
+
+    async def start(self) -> None:
+        """Start every router, then write the client key and known_hosts."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        try:
+            await asyncio.gather(*(r.start() for r in self.routers.values()))
+        except BaseException:
+            await self.stop()
+            raise
+        self._write_private_key()
+        self.write_known_hosts()
+
+    async def stop(self) -> None:
+        await asyncio.gather(*(r.stop() for r in self.routers.values()), return_exceptions=True)
+
+    async def __aenter__(self) -> SimFleet:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    def _write_private_key(self) -> None:
+        path = self.files.private_key
+        path.unlink(missing_ok=True)
+        # Created 0600 from the start: ssh clients refuse keys that others can read.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(self.client_key.export_private_key("openssh"))
+
+    def write_known_hosts(self) -> Path:
+        """(Re)write known_hosts with every router's current host key (e.g. after a key change)."""
+        lines = [r.host_key_line() for r in self.routers.values()]
+        self.files.known_hosts.write_text("".join(f"{line}\n" for line in lines), encoding="ascii")
+        return self.files.known_hosts
+
+    def config_dict(
+        self,
+        *,
+        poll_interval: str = "5s",
+        timeout: str = "3s",
+        command: str | None = None,
+        password_auth: bool = False,
+    ) -> dict[str, Any]:
+        """The exporter configuration (DESIGN.md "Configuration (YAML)") for this fleet."""
+        ssh: dict[str, Any] = {"username": self.username, "known_hosts": str(self.files.known_hosts.resolve())}
+        if password_auth:
+            if self.password is None:
+                raise ValueError("password_auth needs a fleet created with a password")
+            ssh["password_file"] = str(self.files.password.resolve())
+        else:
+            ssh["private_key"] = str(self.files.private_key.resolve())
+        if command is not None:
+            ssh["command"] = command
+        return {
+            "poll_interval": poll_interval,
+            "timeout": timeout,
+            "ssh": ssh,
+            "clusters": [self._cluster_dict(c) for c in self.clusters],
+        }
+
+    def _cluster_dict(self, cluster: ClusterSpec) -> dict[str, Any]:
+        routers = [{"name": name, "address": self.host, "port": self.routers[name].port} for name in cluster.routers]
+        out: dict[str, Any] = {"name": cluster.name}
+        if cluster.preferred_master is not None:
+            out["preferred_master"] = cluster.preferred_master
+        out["routers"] = routers
+        sets = [s for s in cluster.sets if not (s.name == DEFAULT_SET_NAME and s.groups is None)]
+        if sets:
+            out["sync_sets"] = [_sync_set_dict(s.name, s.groups, s.preferred_master) for s in sets]
+        return out
+
+    def write_config(
+        self,
+        path: str | Path | None = None,
+        *,
+        poll_interval: str = "5s",
+        timeout: str = "3s",
+        command: str | None = None,
+        password_auth: bool = False,
+    ) -> Path:
+        """Write the exporter YAML config (default `<directory>/config.yml`) and return its path."""
+        target = Path(path) if path is not None else self.directory / "config.yml"
+        if password_auth and self.password is not None:
+            self.files.password.write_text(self.password + "\n", encoding="utf-8")
+            self.files.password.chmod(0o600)
+        data = self.config_dict(
+            poll_interval=poll_interval, timeout=timeout, command=command, password_auth=password_auth
+        )
+        target.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+        return target
+
+
+def _sync_set_dict(name: str, groups: tuple[str, ...] | None, preferred: str | None) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": name, "groups": list(groups or ())}
+    if preferred is not None:
+        out["preferred_master"] = preferred
+    return out
+
+
+# --- the seed's story ------------------------------------------------------------------------------------
+
+
+SEED_CLUSTER = ClusterSpec(name="home", routers=("vyos01", "vyos02"), preferred_master="vyos01")
+SEED_PRIORITIES: Mapping[str, int] = {"vyos01": 150, "vyos02": 100}
+SEED_VLANS: tuple[tuple[str, str, int], ...] = (
+    ("VLAN1", "eth0", 1),
+    ("VLAN100", "eth1", 100),
+    ("VLAN101", "eth2", 101),
+)
+
+
+class SeedPhase(StrEnum):
+    """The phases of the incident in shared/seed, in story order."""
+
+    HEALTHY = "healthy"  # vyos01 is MASTER of every VLAN
+    SPLIT = "split"  # VLAN1 on vyos01, VLAN100/VLAN101 on vyos02: the outage
+    SYNC_FAULT = "sync-fault"  # sync-group with different links down: FAULT everywhere
+    PREEMPT_FIX = "preempt-fix"  # preempt + higher priority: vyos01 wins every VLAN back
+
+
+_M, _B, _F = VrrpState.MASTER, VrrpState.BACKUP, VrrpState.FAULT
+# Per phase and router: the state of VLAN1, VLAN100, VLAN101, and their Last Transition ages
+# (seconds) as printed in the seed where it shows that phase (26m13s, 4h27m1s, 38s, 2m37s...).
+_SEED_STORY: Mapping[SeedPhase, Mapping[str, tuple[tuple[VrrpState, ...], tuple[int, ...]]]] = {
+    SeedPhase.HEALTHY: {"vyos01": ((_M, _M, _M), (38, 38, 38)), "vyos02": ((_B, _B, _B), (41, 41, 41))},
+    SeedPhase.SPLIT: {
+        "vyos01": ((_M, _B, _B), (1573, 1755, 1755)),
+        "vyos02": ((_B, _M, _M), (16021, 16245, 16245)),
+    },
+    SeedPhase.SYNC_FAULT: {"vyos01": ((_F, _F, _F), (157, 157, 157)), "vyos02": ((_F, _F, _F), (157, 157, 157))},
+    SeedPhase.PREEMPT_FIX: {"vyos01": ((_M, _M, _M), (38, 38, 38)), "vyos02": ((_B, _B, _B), (41, 41, 41))},
+}
+SEED_PHASES: tuple[SeedPhase, ...] = tuple(SeedPhase)
+
+
+def seed_cluster(version: str = "1.4", phase: SeedPhase = SeedPhase.HEALTHY) -> tuple[RouterSpec, ...]:
+    """vyos01 (priority 150) and vyos02 (priority 100) with the seed's VLAN1/VLAN100/VLAN101.
+
+    The groups start in `phase` with the Last Transition ages the seed shows for it, so a
+    fleet started in SPLIT prints the seed's tables exactly.
+    """
+    specs = []
+    for router, (states, ages) in _SEED_STORY[phase].items():
+        groups = tuple(
+            VrrpGroup(name, iface, vrid, state, SEED_PRIORITIES[router], age)
+            for (name, iface, vrid), state, age in zip(SEED_VLANS, states, ages, strict=True)
+        )
+        specs.append(RouterSpec(router, groups, version))
+    return tuple(specs)
+
+
+def apply_seed_phase(routers: Mapping[str, SimRouter], phase: SeedPhase) -> None:
+    """Move the seed's routers into `phase`; groups whose state changes restart their transition."""
+    for router, (states, _ages) in _SEED_STORY[phase].items():
+        for (name, _iface, _vrid), state in zip(SEED_VLANS, states, strict=True):
+            routers[router].set_state(name, state, SEED_PRIORITIES[router])
+
+
+# --- command line (benchmarks) ------------------------------------------------------------------------------
+
+
+def bench_specs(
+    routers: int, groups: int, cluster_size: int, version: str
+) -> tuple[list[RouterSpec], list[ClusterSpec]]:
+    """`routers` routers in clusters of `cluster_size`; in each, the first is MASTER of all groups."""
+    if not 1 <= groups <= 255:
+        raise ValueError("groups must be between 1 and 255 (one VRID each)")
+    specs: list[RouterSpec] = []
+    clusters: list[ClusterSpec] = []
+    width = max(4, len(str(routers)))
+    for first in range(0, routers, cluster_size):
+        members = []
+        for index in range(first, min(first + cluster_size, routers)):
+            rank = index - first
+            name = f"vyos{index + 1:0{width}d}"
+            state = VrrpState.MASTER if rank == 0 else VrrpState.BACKUP
+            priority = max(1, 200 - 50 * rank)
+            rows = tuple(
+                VrrpGroup(f"VLAN{g + 1}", f"eth{g}", g + 1, state, priority, 60 + index) for g in range(groups)
+            )
+            specs.append(RouterSpec(name, rows, version))
+            members.append(name)
+        clusters.append(ClusterSpec(f"cluster{first // cluster_size + 1:0{width}d}", tuple(members)))
+    return specs, clusters
+
+
+def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m exporter.simulator",
+        description="Run simulated VyOS routers (SSH on 127.0.0.1) until SIGTERM/SIGINT.",
+    )
+    parser.add_argument("--routers", type=int, required=True, help="number of routers")
+    parser.add_argument("--groups", type=int, default=3, help="VRRP groups per router (default 3)")
+    parser.add_argument("--dir", type=Path, required=True, help="where config.yml, known_hosts, id_ed25519 go")
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds before each answer")
+    parser.add_argument("--version", default="1.4", help="VyOS version to play (1.2-1.5, default 1.4)")
+    parser.add_argument("--cluster-size", type=int, default=2, help="routers per cluster (default 2)")
+    parser.add_argument("--poll-interval", default="5s", help="poll_interval written to config.yml")
+    parser.add_argument("--timeout", default="3s", help="timeout written to config.yml")
+    args = parser.parse_args(argv)
+    if args.routers < 1 or args.cluster_size < 1:
+        parser.error("--routers and --cluster-size must be at least 1")
+    if args.latency < 0:
+        parser.error("--latency must not be negative")
+    return args
+
+
+async def _run(args: argparse.Namespace) -> int:
+    specs, clusters = bench_specs(args.routers, args.groups, args.cluster_size, args.version)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    async with SimFleet(args.dir, specs, clusters=clusters) as fleet:
+        for router in fleet:
+            router.latency = args.latency
+        fleet.write_config(args.dir / "config.yml", poll_interval=args.poll_interval, timeout=args.timeout)
+        print(f"ready {len(fleet)} routers", flush=True)
+        await stop.wait()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parse_args(argv)
+    try:
+        return asyncio.run(_run(args))
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
