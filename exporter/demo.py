@@ -147,7 +147,7 @@ async def _run_story(exporter: Exporter, fleet: SimFleet, args: argparse.Namespa
                             await stop.wait()
                     if stop.is_set():
                         break
-                if once:
+                if once or stop.is_set():
                     break
                 print("demo: story done; starting over (Ctrl-C to stop)", flush=True)
     finally:

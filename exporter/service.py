@@ -68,7 +68,7 @@ class Exporter:
                 config = load_config(self.config_path)
             except ConfigError as exc:
                 self._reload_ok.set(0)
-                log.error("config_reload_failed", file=str(self.config_path), problems=exc.problems)
+                log.error("config_reload_failed", file=str(self.config_path), problems="; ".join(exc.problems))
                 return False, "config reload failed, previous config still running:\n" + str(exc)
             self._reload_ok.set(1)
             self._reload_time.set(time.time())
