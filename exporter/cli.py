@@ -17,7 +17,7 @@ from pathlib import Path
 import structlog
 
 from . import __version__
-from .config import load_config
+from .config import Config, load_config
 from .errors import ConfigError
 from .log import FORMATS, LEVELS, configure_logging
 
@@ -124,11 +124,18 @@ def _print_config_problems(path: str, exc: ConfigError) -> None:
         print(f"  {problem}", file=sys.stderr)
 
 
-def check_config(path: str) -> int:
+def _load(path: str) -> Config | None:
+    """The validated config, or None after printing every problem to stderr."""
     try:
-        config = load_config(path)
+        return load_config(path)
     except ConfigError as exc:
         _print_config_problems(path, exc)
+        return None
+
+
+def check_config(path: str) -> int:
+    config = _load(path)
+    if config is None:
         return EXIT_CONFIG
     routers = sum(len(c.routers) for c in config.clusters)
     print(f"{path}: OK ({len(config.clusters)} cluster(s), {routers} router(s))")
@@ -140,10 +147,8 @@ async def _poll(path: str, output: str) -> int:
     from .report import overall_exit_code, render_json, render_table
     from .store import SnapshotStore
 
-    try:
-        config = load_config(path)
-    except ConfigError as exc:
-        _print_config_problems(path, exc)
+    config = _load(path)
+    if config is None:
         return EXIT_CONFIG
     poller = Poller(config, SnapshotStore())
     try:
@@ -158,10 +163,8 @@ async def _serve(args: argparse.Namespace) -> int:
     from .service import Exporter, parse_listen_address
     from .webconfig import WebConfigError, load_web_config
 
-    try:
-        config = load_config(args.config_file)
-    except ConfigError as exc:
-        _print_config_problems(args.config_file, exc)
+    config = _load(args.config_file)
+    if config is None:
         return EXIT_CONFIG
     try:
         parse_listen_address(args.listen_address)
