@@ -87,12 +87,22 @@ class ClusterConfig(_Strict):
     ssh: SshOptions = SshOptions()
 
 
+DEFAULT_TIMEOUT_SECONDS = 3.0
+
+
 class Config(_Strict):
     poll_interval: Duration = 5.0
-    timeout: Duration = 3.0
+    timeout: Duration | None = None  # default: 3s, or 80% of a shorter poll_interval
     max_concurrent_polls: Annotated[int, Field(ge=1, le=10000)] = 256
     ssh: SshOptions = SshOptions()
     clusters: Annotated[list[ClusterConfig], Field(min_length=1)]
+
+    @property
+    def command_timeout(self) -> float:
+        """Per-command time limit, connect included; always shorter than the poll interval."""
+        if self.timeout is not None:
+            return self.timeout
+        return min(DEFAULT_TIMEOUT_SECONDS, 0.8 * self.poll_interval)
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,7 +203,7 @@ def _duplicates(names: list[str]) -> set[str]:
 def semantic_problems(config: Config) -> list[str]:
     """Rules that span fields; run only once every field is individually valid."""
     problems: list[str] = []
-    if config.timeout >= config.poll_interval:
+    if config.timeout is not None and config.timeout >= config.poll_interval:
         problems.append(f"timeout: {config.timeout:g}s must be shorter than poll_interval ({config.poll_interval:g}s)")
     for name in sorted(_duplicates([c.name for c in config.clusters])):
         problems.append(f"clusters: duplicate cluster name {name!r}")

@@ -34,7 +34,7 @@ def interpret(result: CommandResult, now: float) -> tuple[VrrpGroup, ...]:
 
     `now` turns the absolute transition times of VyOS's JSON output into ages.
     """
-    if result.exit_status not in (0, None):
+    if result.exit_status != 0:
         # VyOS op-mode exits non-zero for "VRRP is not running" on some versions: that is still a
         # valid answer (zero groups). Anything else with a failing exit status is a command error.
         text = result.stdout if result.stdout.strip() else result.stderr
@@ -186,7 +186,7 @@ class Poller:
             failure: PollFailure | None = None
             groups: tuple[VrrpGroup, ...] = ()
             try:
-                result = await self.transport.run(target, self.config.timeout)
+                result = await self.transport.run(target, self.config.command_timeout)
                 groups = interpret(result, self._clock())
             except PollError as exc:
                 failure = PollFailure(exc.reason, exc.message)

@@ -59,7 +59,8 @@ def render_view(view: ClusterView) -> str:
         lines.append("(no VRRP groups reported)" if view.any_up else "(no router answered)")
     for s in view.sets:
         if not s.masters:
-            state = "no master" if view.all_up and s.groups else "unknown" if not view.any_up else "no master"
+            # With a router down its groups may well be MASTER there: do not claim "no master".
+            state = "no master" if view.all_up else "no master among the routers that answered"
             lines.append(f"set {s.name}: {state}")
         elif s.split:
             holders = "; ".join(f"{r} is MASTER of {', '.join(gs)}" for r, gs in s.masters.items())

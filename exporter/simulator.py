@@ -152,7 +152,8 @@ class SimRouter:
     State: `groups` (mutable `SimGroup`s), `message` (print a sentence instead of the table).
     Faults: `hang` (a command never answers), `latency` (seconds before answering), `garbage`
     (raw bytes instead of the output), `output_override` (text instead of the output),
-    `exit_status` (forced exit status), `stderr` (extra text on stderr). Faults apply to the
+    `exit_status` (forced exit status), `stderr` (extra text on stderr), `password_expired`
+    (the right password gets "change it now", as for an expired account). Faults apply to the
     `show vrrp` commands only; unknown commands are refused as usual.
     Counters: `connections_opened`, `commands_run` (every exec request), `active_connections`,
     `pending_commands`.
@@ -192,6 +193,7 @@ class SimRouter:
         self.output_override: str | None = None
         self.exit_status: int | None = None
         self.stderr: str | None = None
+        self.password_expired = False
 
         self.connections_opened = 0
         self.commands_run = 0
@@ -427,7 +429,11 @@ class _SimServer(asyncssh.SSHServer):
         return self._router.password is not None
 
     def validate_password(self, username: str, password: str) -> bool:
-        return self._router._accepts_password(username, password)
+        accepted = self._router._accepts_password(username, password)
+        if accepted and self._router.password_expired:
+            # What sshd does for an expired account: the right password, but "change it now".
+            raise asyncssh.PasswordChangeRequired("Your password has expired. Choose a new one.")
+        return accepted
 
     def kbdint_auth_supported(self) -> bool:
         return False

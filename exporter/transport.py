@@ -40,7 +40,7 @@ _CONNECT_REASONS = {
 class CommandResult:
     stdout: str
     stderr: str
-    exit_status: int | None
+    exit_status: int
 
 
 def backoff_delay(failures: int, rng: Callable[[], float] = random.random) -> float:
@@ -214,6 +214,12 @@ class SshTransport:
         finally:
             # Not `async with`: its exit awaits the channel close, which a hung peer never sends.
             proc.close()
+        if completed.exit_status is None:
+            # No exit status: the output may be cut anywhere, so it must not reach the parser.
+            if conn.is_closed():
+                raise TransportError("connection lost while the command ran", PollErrorReason.CONNECT)
+            signal = completed.exit_signal[0] if completed.exit_signal else "none"
+            raise TransportError(f"command ended without an exit status (signal {signal})", PollErrorReason.COMMAND)
         return CommandResult(
             stdout=stdout.decode("utf-8", errors="replace"),
             stderr=stderr.decode("utf-8", errors="replace"),

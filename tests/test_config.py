@@ -49,7 +49,9 @@ def test_bad_durations(bad: str) -> None:
 
 def test_defaults() -> None:
     config = parse_config(MINIMAL)
-    assert config.poll_interval == 5.0 and config.timeout == 3.0
+    assert config.poll_interval == 5.0 and config.command_timeout == 3.0
+    # A short interval without an explicit timeout is valid: the default shrinks to fit.
+    assert parse_config("poll_interval: 1s\n" + MINIMAL).command_timeout == 0.8
     target = ssh_target(config, config.clusters[0], config.clusters[0].routers[1])
     assert (target.username, target.port, target.command) == ("vyos", 22, DEFAULT_COMMAND)
     assert target.known_hosts is None and not target.insecure_ignore_host_key
