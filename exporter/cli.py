@@ -17,7 +17,7 @@ from pathlib import Path
 import structlog
 
 from . import __version__
-from .config import Config, load_config
+from .config import Config, load_config, permission_warnings
 from .errors import ConfigError
 from .log import FORMATS, LEVELS, configure_logging
 
@@ -150,6 +150,8 @@ async def _poll(path: str, output: str) -> int:
     config = _load(path)
     if config is None:
         return EXIT_CONFIG
+    for warning in permission_warnings(config):
+        print(f"warning: {warning}", file=sys.stderr)
     poller = Poller(config, SnapshotStore())
     try:
         views = await poller.poll_once()

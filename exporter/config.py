@@ -288,6 +288,30 @@ def file_problems(config: Config, environ: dict[str, str] | None = None) -> list
     return problems
 
 
+def permission_warnings(config: Config) -> list[str]:
+    """Secret files that group or others can read: allowed (the exporter still works), but said."""
+    warnings: list[str] = []
+    seen: set[Path] = set()
+    for ci, cluster in enumerate(config.clusters):
+        for ri, router in enumerate(cluster.routers):
+            target = ssh_target(config, cluster, router)
+            for key in ("private_key", "passphrase_file", "password_file"):
+                path = getattr(target, key)
+                if path is None or path in seen:
+                    continue
+                seen.add(path)
+                try:
+                    mode = path.stat().st_mode & 0o777
+                except OSError:
+                    continue  # missing files are file_problems(), not warnings
+                if mode & 0o077:
+                    warnings.append(
+                        f"clusters[{ci}].routers[{ri}].ssh.{key}: {path} is readable by group or others"
+                        f" (mode {mode:04o}); run chmod 600 {path}"
+                    )
+    return warnings
+
+
 def load_config(path: str | Path, check_files: bool = True) -> Config:
     """Read, parse and validate a config file. Raises ConfigError with every problem found."""
     try:

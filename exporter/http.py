@@ -54,6 +54,7 @@ async def ready(request: web.Request) -> web.Response:
 
 
 async def reload(request: web.Request) -> web.Response:
+    await request.read()  # no body is expected; reading enforces client_max_size (413) on one
     ok, message = await request.app[CONTEXT].reload()
     return web.Response(status=200 if ok else 500, text=message.rstrip("\n") + "\n")
 

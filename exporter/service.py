@@ -12,8 +12,9 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 from prometheus_client import CollectorRegistry, Gauge
 
+from . import webserver
 from .collector import VrrpCollector
-from .config import Config, load_config
+from .config import Config, load_config, permission_warnings
 from .errors import ConfigError
 from .http import HttpContext, build_app
 from .poller import Poller
@@ -32,8 +33,14 @@ def parse_listen_address(value: str) -> tuple[str | None, int]:
     return (host or None), int(port_text)
 
 
+def warn_permissions(config: Config) -> None:
+    for warning in permission_warnings(config):
+        log.warning("secret_file_permissions", problem=warning)
+
+
 class Exporter:
     def __init__(self, config: Config, config_path: Path | None = None, transport: SshTransport | None = None):
+        warn_permissions(config)
         self.config_path = config_path
         self.store = SnapshotStore()
         self.poller = Poller(config, self.store, transport)
@@ -53,6 +60,7 @@ class Exporter:
         self._reload_time.set(time.time())
         self._reload_lock = asyncio.Lock()
         self._runner: web.AppRunner | None = None
+        self._server: asyncio.Server | None = None
         self.bound: list[tuple[str, int]] = []
 
     @property
@@ -72,6 +80,7 @@ class Exporter:
                 return False, "config reload failed, previous config still running:\n" + str(exc)
             self._reload_ok.set(1)
             self._reload_time.set(time.time())
+            warn_permissions(config)
             if config == self.poller.config:
                 log.info("config_reload_unchanged", file=str(self.config_path))
                 return True, "config unchanged"
@@ -100,19 +109,23 @@ class Exporter:
         telemetry_path: str = "/metrics",
         ssl_context: ssl.SSLContext | None = None,
         middlewares: list[Middleware] | None = None,
+        header_timeout: float = webserver.HEADER_TIMEOUT_SECONDS,
     ) -> None:
         host, port = parse_listen_address(listen_address)
-        self._runner = web.AppRunner(self.app(telemetry_path, middlewares), access_log=None, shutdown_timeout=2.0)
+        self._runner = web.AppRunner(
+            self.app(telemetry_path, middlewares),
+            access_log=None,
+            shutdown_timeout=2.0,
+            keepalive_timeout=webserver.KEEPALIVE_TIMEOUT_SECONDS,
+        )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port, ssl_context=ssl_context, backlog=128)
-        await site.start()
-        server = site._server  # aiohttp keeps the asyncio server private; we need the bound ports
-        sockets = getattr(server, "sockets", None) or []
-        self.bound = [(s.getsockname()[0], s.getsockname()[1]) for s in sockets]
+        assert self._runner.server is not None
+        self._server = await webserver.listen(self._runner.server, host, port, ssl_context, header_timeout)
+        self.bound = [(s.getsockname()[0], s.getsockname()[1]) for s in self._server.sockets]
         self.poller.start()
         log.info(
             "exporter_started",
-            listen=[f"{h}:{p}" for h, p in self.bound],
+            listen=",".join(f"{h}:{p}" for h, p in self.bound),
             telemetry_path=telemetry_path,
             clusters=len(self.config.clusters),
             routers=sum(len(c.routers) for c in self.config.clusters),
@@ -124,6 +137,9 @@ class Exporter:
 
     async def stop(self) -> None:
         await self.poller.stop()
+        if self._server is not None:
+            self._server.close()
+            self._server = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

@@ -10,7 +10,7 @@ import asyncio
 import os
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,7 +75,7 @@ def _read_secret(path: Path | None, env_name: str | None) -> str | None:
     return None
 
 
-def _connect_options(target: SshTarget) -> dict[str, Any]:
+def _connect_options(target: SshTarget, keys: Sequence[asyncssh.SSHKey]) -> dict[str, Any]:
     options: dict[str, Any] = {
         "host": target.address,
         "port": target.port,
@@ -86,9 +86,8 @@ def _connect_options(target: SshTarget) -> dict[str, Any]:
         "known_hosts": None if target.insecure_ignore_host_key else _known_hosts(target),
     }
     if target.private_key is not None:
-        options["client_keys"] = [str(target.private_key)]
+        options["client_keys"] = list(keys)
         options["agent_path"] = None
-        options["passphrase"] = _read_secret(target.passphrase_file, target.passphrase_env)
     password = _read_secret(target.password_file, target.password_env)
     if password is not None:
         options["password"] = password
@@ -132,6 +131,7 @@ class SshTransport:
         self._links: dict[tuple[str, str], _RouterLink] = {}
         self._max_output = max_output_bytes
         self._clock = clock
+        self._keys: dict[tuple[str, int, int, str | None], asyncssh.SSHKey | TransportError] = {}
 
     def connections_opened(self, cluster: str, router: str) -> int:
         link = self._links.get((cluster, router))
@@ -146,8 +146,10 @@ class SshTransport:
         link = self._link(target)
         async with link.lock:
             try:
+                # Decrypting a key (bcrypt KDF, ~0.1-1 s) is our cost, not the router's: outside the limit.
+                keys = await self._client_keys(target) if link.conn is None or link.conn.is_closed() else []
                 async with asyncio.timeout(time_limit):
-                    conn = await self._connection(link)
+                    conn = await self._connection(link, keys)
                     return await self._execute(conn, target.command)
             except TransportError:
                 raise
@@ -169,7 +171,34 @@ class SshTransport:
             link = self._links[key] = _RouterLink(target)
         return link
 
-    async def _connection(self, link: _RouterLink) -> asyncssh.SSHClientConnection:
+    async def _client_keys(self, target: SshTarget) -> list[asyncssh.SSHKey]:
+        """The router's private key, read and decrypted once per file version and passphrase."""
+        path = target.private_key
+        if path is None:
+            return []
+        passphrase = _read_secret(target.passphrase_file, target.passphrase_env)
+        try:
+            stat = path.stat()
+        except OSError as exc:
+            raise TransportError(f"cannot read private key {path}: {exc.strerror}", PollErrorReason.AUTH) from exc
+        cache_key = (str(path), stat.st_mtime_ns, stat.st_size, passphrase)
+        cached = self._keys.get(cache_key)
+        if cached is None:
+            try:
+                cached = await asyncio.to_thread(asyncssh.read_private_key, str(path), passphrase)
+            except OSError as exc:
+                cached = TransportError(f"cannot read private key {path}: {exc.strerror}", PollErrorReason.AUTH)
+            except (asyncssh.KeyImportError, asyncssh.KeyEncryptionError) as exc:
+                cached = classify(exc, str(path))
+            # One entry per file: a new version (or passphrase) replaces the old one. A failure is
+            # cached too, so a wrong passphrase costs one bcrypt run, not one per poll.
+            self._keys = {k: v for k, v in self._keys.items() if k[0] != str(path)}
+            self._keys[cache_key] = cached
+        if isinstance(cached, TransportError):
+            raise TransportError(cached.message, cached.reason)  # a fresh one: no traceback pile-up
+        return [cached]
+
+    async def _connection(self, link: _RouterLink, keys: Sequence[asyncssh.SSHKey]) -> asyncssh.SSHClientConnection:
         if link.conn is not None and not link.conn.is_closed():
             return link.conn
         link.conn = None
@@ -181,7 +210,7 @@ class SshTransport:
         if target.insecure_ignore_host_key:
             log.warning("host_key_check_disabled", cluster=target.cluster, router=target.router, address=target.address)
         try:
-            link.conn = await asyncssh.connect(**_connect_options(target))
+            link.conn = await asyncssh.connect(**_connect_options(target, keys))
         except TransportError as exc:
             self._failed(link, exc)
             raise
