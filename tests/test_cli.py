@@ -168,3 +168,14 @@ async def test_serve_sighup_reload_and_sigterm(fleet: SimFleet, unused_tcp_port:
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+async def test_bad_web_config_exits_2(fleet: SimFleet, tmp_path: Path) -> None:
+    (tmp_path / "web.yml").write_text("basic_auth_users:\n  prometheus: not-a-hash\n")
+    code, _, err = await run(
+        f"--config.file={fleet.directory / 'config.yml'}",
+        f"--web.config.file={tmp_path / 'web.yml'}",
+        "--web.listen-address=127.0.0.1:0",
+    )
+    assert code == 2
+    assert "basic_auth_users.prometheus: not a bcrypt hash" in err
