@@ -17,7 +17,7 @@ from pathlib import Path
 import structlog
 
 from . import __version__
-from .config import Config, load_config, permission_warnings
+from .config import Config, Shard, load_config, permission_warnings
 from .errors import ConfigError
 from .log import FORMATS, LEVELS, configure_logging
 
@@ -69,6 +69,22 @@ def _web_flags(parser: argparse.ArgumentParser, listen_default: str) -> None:
     )
 
 
+def _shard_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--shard",
+        type=_shard,
+        default=None,
+        help="poll only the clusters of shard i of n (e.g. 2/3), assigned by a stable hash of the cluster name",
+    )
+
+
+def _shard(text: str) -> Shard:
+    try:
+        return Shard.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
 def serve_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="vyos-vrrp-exporter",
@@ -84,6 +100,7 @@ def serve_parser() -> argparse.ArgumentParser:
         help="validate the configuration, print every problem and exit (0 valid, 2 invalid)",
     )
     _web_flags(parser, ":9798")
+    _shard_flag(parser)
     _log_flags(parser)
     parser.add_argument("--version", action="version", version=f"vyos-vrrp-exporter {__version__}")
     return parser
@@ -97,6 +114,7 @@ def poll_parser() -> argparse.ArgumentParser:
     )
     _config_flag(parser)
     parser.add_argument("--output", choices=["table", "json"], default="table")
+    _shard_flag(parser)
     _log_flags(parser)
     parser.set_defaults(log_level="error")
     return parser
@@ -142,7 +160,7 @@ def check_config(path: str) -> int:
     return EXIT_OK
 
 
-async def _poll(path: str, output: str) -> int:
+async def _poll(path: str, output: str, shard: Shard | None) -> int:
     from .poller import Poller
     from .report import overall_exit_code, render_json, render_table
     from .store import SnapshotStore
@@ -152,6 +170,8 @@ async def _poll(path: str, output: str) -> int:
         return EXIT_CONFIG
     for warning in permission_warnings(config):
         print(f"warning: {warning}", file=sys.stderr)
+    if shard is not None:
+        config = shard.select(config)
     poller = Poller(config, SnapshotStore())
     try:
         views = await poller.poll_once()
@@ -174,7 +194,7 @@ async def _serve(args: argparse.Namespace) -> int:
     except (ValueError, WebConfigError) as exc:
         print(f"vyos-vrrp-exporter: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    exporter = Exporter(config, Path(args.config_file))
+    exporter = Exporter(config, Path(args.config_file), shard=args.shard)
     try:
         await exporter.start(
             args.listen_address,
@@ -223,7 +243,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command == "poll":
         args = poll_parser().parse_args(args_list[1:])
         configure_logging(args.log_level, args.log_format)
-        return asyncio.run(_poll(args.config_file, args.output))
+        return asyncio.run(_poll(args.config_file, args.output, args.shard))
     if command == "demo":
         from .demo import run_demo
 

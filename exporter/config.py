@@ -6,6 +6,7 @@ at once, so an operator fixes the file in one go.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from collections.abc import Iterable
@@ -286,6 +287,30 @@ def file_problems(config: Config, environ: dict[str, str] | None = None) -> list
                     seen.add((key, name))
                     problems.append(f"{where}.ssh.{key}: environment variable {name} is not set")
     return problems
+
+
+@dataclass(frozen=True, slots=True)
+class Shard:
+    """`--shard=i/n`: this instance polls the clusters whose stable hash falls in bucket i of n."""
+
+    index: int  # 1-based, as operators count instances
+    count: int
+
+    @classmethod
+    def parse(cls, text: str) -> Shard:
+        index, sep, count = text.partition("/")
+        if not sep or not index.isdigit() or not count.isdigit() or not 1 <= int(index) <= int(count):
+            raise ValueError(f"invalid shard {text!r}: expected i/n with 1 <= i <= n, e.g. 1/3")
+        return cls(int(index), int(count))
+
+    def owns(self, cluster: str) -> bool:
+        # sha256, not hash(): the assignment must be the same in every process and release.
+        digest = hashlib.sha256(cluster.encode()).digest()
+        return int.from_bytes(digest[:8], "big") % self.count == self.index - 1
+
+    def select(self, config: Config) -> Config:
+        """The config with only this shard's clusters (whole clusters: the join needs every router)."""
+        return config.model_copy(update={"clusters": [c for c in config.clusters if self.owns(c.name)]})
 
 
 def permission_warnings(config: Config) -> list[str]:

@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry, Gauge
 
 from . import webserver
 from .collector import VrrpCollector
-from .config import Config, load_config, permission_warnings
+from .config import Config, Shard, load_config, permission_warnings
 from .errors import ConfigError
 from .http import HttpContext, build_app
 from .poller import Poller
@@ -39,7 +39,16 @@ def warn_permissions(config: Config) -> None:
 
 
 class Exporter:
-    def __init__(self, config: Config, config_path: Path | None = None, transport: SshTransport | None = None):
+    def __init__(
+        self,
+        config: Config,
+        config_path: Path | None = None,
+        transport: SshTransport | None = None,
+        shard: Shard | None = None,
+    ):
+        self.shard = shard
+        if shard is not None:
+            config = shard.select(config)
         warn_permissions(config)
         self.config_path = config_path
         self.store = SnapshotStore()
@@ -74,6 +83,8 @@ class Exporter:
         async with self._reload_lock:
             try:
                 config = load_config(self.config_path)
+                if self.shard is not None:
+                    config = self.shard.select(config)
             except ConfigError as exc:
                 self._reload_ok.set(0)
                 log.error("config_reload_failed", file=str(self.config_path), problems="; ".join(exc.problems))

@@ -179,3 +179,19 @@ async def test_bad_web_config_exits_2(fleet: SimFleet, tmp_path: Path) -> None:
     )
     assert code == 2
     assert "basic_auth_users.prometheus: not a bcrypt hash" in err
+
+
+async def test_poll_shards_split_the_clusters(tmp_path: Path) -> None:
+    from exporter.simulator import bench_specs
+
+    specs, clusters = bench_specs(8, 2, 2, "1.4")
+    async with SimFleet(tmp_path, specs, clusters=clusters) as fleet:
+        path = fleet.write_config(poll_interval="2s", timeout="1s")
+        seen: list[str] = []
+        for shard in ("1/2", "2/2"):
+            code, out, _ = await run("poll", f"--config.file={path}", "--output=json", f"--shard={shard}")
+            assert code == 0
+            seen += [c["name"] for c in json.loads(out)["clusters"]]
+        assert sorted(seen) == sorted(c.name for c in clusters)
+    code, _, err = await run("poll", f"--config.file={path}", "--shard=3/2")
+    assert code == 2 and "invalid shard" in err

@@ -173,3 +173,19 @@ clusters: [{{name: c, routers: [{{name: r, address: a}}]}}]
 def test_unreadable_config_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read config file"):
         load_config(tmp_path / "nope.yml")
+
+
+def test_shards_partition_whole_clusters() -> None:
+    from exporter.config import Shard
+
+    names = [f"site{i:03d}" for i in range(300)]
+    text = "clusters:\n" + "".join(f"  - {{name: {n}, routers: [{{name: r, address: {n}.example}}]}}\n" for n in names)
+    config = parse_config(text)
+    shards = [Shard(i, 3).select(config) for i in (1, 2, 3)]
+    owned = [[c.name for c in s.clusters] for s in shards]
+    assert sorted(sum(owned, [])) == names  # every cluster exactly once
+    assert all(60 < len(o) < 140 for o in owned)  # roughly balanced
+    assert Shard(2, 3).select(config).clusters == Shard.parse("2/3").select(config).clusters  # stable
+    for bad in ("0/3", "4/3", "1", "a/b", "1/0"):
+        with pytest.raises(ValueError, match="invalid shard"):
+            Shard.parse(bad)
