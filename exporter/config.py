@@ -22,6 +22,9 @@ from .model import DEFAULT_SET_NAME, ClusterSpec, SyncSetSpec
 
 DEFAULT_COMMAND = "/opt/vyatta/bin/vyatta-op-cmd-wrapper show vrrp"
 DEFAULT_USERNAME = "vyos"
+# keepalived's transition lines: "(VLAN1) Entering MASTER STATE", "VRRP_Group(MAIN) Syncing instances
+# to BACKUP state", "(VLAN100) Entering FAULT STATE"; its ARP and advert chatter does not match.
+DEFAULT_WATCH_PATTERN = r"(?i)\bstate\b"
 
 # Prometheus' duration syntax (model.ParseDuration), which operators already know.
 _DURATION_RE = re.compile(
@@ -65,6 +68,9 @@ class SshOptions(_Strict):
     insecure_ignore_host_key: bool | None = None
     command: Annotated[str, Field(min_length=1)] | None = None
     keepalive_interval: Duration | None = None
+    # Optional long-running command printing keepalived's log; a matching line triggers a re-poll.
+    watch_command: Annotated[str, Field(min_length=1)] | None = None
+    watch_pattern: Annotated[str, Field(min_length=1)] | None = None
 
 
 class RouterConfig(_Strict):
@@ -124,6 +130,8 @@ class SshTarget:
     known_hosts: Path | None
     insecure_ignore_host_key: bool
     keepalive_interval: float
+    watch_command: str | None = None
+    watch_pattern: str = DEFAULT_WATCH_PATTERN
 
 
 def merge_ssh(*layers: SshOptions) -> SshOptions:
@@ -151,6 +159,8 @@ def ssh_target(config: Config, cluster: ClusterConfig, router: RouterConfig) -> 
         known_hosts=opts.known_hosts,
         insecure_ignore_host_key=bool(opts.insecure_ignore_host_key),
         keepalive_interval=opts.keepalive_interval or 15.0,
+        watch_command=opts.watch_command,
+        watch_pattern=opts.watch_pattern or DEFAULT_WATCH_PATTERN,
     )
 
 
@@ -239,6 +249,11 @@ def semantic_problems(config: Config) -> list[str]:
                 problems.append(f"{rwhere}: set password_file or password_env, not both")
             if opts.passphrase_file and opts.passphrase_env:
                 problems.append(f"{rwhere}: set passphrase_file or passphrase_env, not both")
+            if opts.watch_pattern is not None:
+                try:
+                    re.compile(opts.watch_pattern)
+                except re.error as exc:
+                    problems.append(f"{rwhere}.ssh.watch_pattern: not a valid regular expression: {exc}")
             if opts.insecure_ignore_host_key and opts.known_hosts:
                 problems.append(f"{rwhere}: known_hosts and insecure_ignore_host_key exclude each other")
     return problems

@@ -66,6 +66,8 @@ OP_MODE_SCRIPT = "/usr/libexec/vyos/op_mode/vrrp.py"
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1"})
 CLOSE_TIMEOUT = 5.0  # bound on every wait while closing listeners and connections
 _OP_PATH = ("show", "vrrp")
+# What docs/README suggest as `watch_command` on VyOS 1.3+: keepalived's journal, message text only.
+WATCH_COMMAND = "journalctl --follow --lines=0 --output=cat --unit=keepalived.service"
 
 
 def generate_key() -> asyncssh.SSHKey:
@@ -115,6 +117,7 @@ class _Route(StrEnum):
     OP_MODE = "op-mode"  # through vyatta-op-cmd-wrapper (or a bare `show vrrp`)
     SCRIPT = "script"  # vrrp.py called directly
     INVALID_OP = "invalid-op"  # the wrapper with an op-mode path we do not serve
+    WATCH = "watch"  # following keepalived's log (journalctl --follow)
     UNKNOWN = "unknown"
 
 
@@ -127,6 +130,8 @@ def _route(command: str | None) -> tuple[_Route, list[str]]:
         return (_Route.OP_MODE if tuple(path) == _OP_PATH else _Route.INVALID_OP), path
     if tuple(words) == _OP_PATH:
         return _Route.OP_MODE, words
+    if words and words[0] == "journalctl" and ("--follow" in words or "-f" in words):
+        return _Route.WATCH, words
     # 1.5 (vyos.opmode) spells it `show_summary`, 1.2-1.4 (argparse) `--summary`; both are served.
     if len(words) == 2 and words[0] == OP_MODE_SCRIPT and words[1] in ("show_summary", "--summary", "-s"):
         return _Route.SCRIPT, words
@@ -195,6 +200,7 @@ class SimRouter:
         self.stderr: str | None = None
         self.password_expired = False
 
+        self._watchers: set[asyncio.Queue[str | None]] = set()
         self.connections_opened = 0
         self.commands_run = 0
         self.abandoned_commands = 0
@@ -225,8 +231,25 @@ class SimRouter:
         if target.state is not state:
             target.state = state
             target.last_transition = self._clock()
+            self._log(f"({target.name}) Entering {state.value} STATE")
+            if state is VrrpState.MASTER:  # keepalived's chatter after a takeover; matches no pattern
+                self._log(f"({target.name}) Sending/queueing gratuitous ARPs on {target.interface}")
         if priority is not None:
             target.priority = priority
+
+    def _log(self, line: str) -> None:
+        for queue in self._watchers:
+            if not queue.full():  # a reader that stopped reading loses lines, as with a full pipe
+                queue.put_nowait(line)
+
+    def end_watches(self) -> None:
+        """Make every running watch command exit (as when journald restarts)."""
+        for queue in self._watchers:
+            queue.put_nowait(None)
+
+    @property
+    def watch_sessions(self) -> int:
+        return len(self._watchers)
 
     def set_message(self, kind: VrrpMessage | None) -> None:
         """Answer with a message (`VRRP is not running`...) instead of the table; None restores it."""
@@ -382,6 +405,9 @@ class SimRouter:
             self._handlers.add(task)
         self.commands_run += 1
         try:
+            if _route(process.command)[0] is _Route.WATCH:
+                await self._follow_log(process)
+                return
             if _route(process.command)[0] in (_Route.OP_MODE, _Route.SCRIPT):
                 if self.hang:
                     await process.channel.wait_closed()
@@ -399,6 +425,27 @@ class SimRouter:
         finally:
             if task is not None:
                 self._handlers.discard(task)
+
+    async def _follow_log(self, process: asyncssh.SSHServerProcess[bytes]) -> None:
+        """Stream keepalived's log lines until the client goes or end_watches() is called."""
+        queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=1000)
+        self._watchers.add(queue)
+        closed = asyncio.ensure_future(process.channel.wait_closed())
+        try:
+            while True:
+                getter = asyncio.ensure_future(queue.get())
+                done, _ = await asyncio.wait({getter, closed}, return_when=asyncio.FIRST_COMPLETED)
+                if getter not in done:
+                    getter.cancel()
+                    return
+                line = getter.result()
+                if line is None:
+                    process.exit(1)
+                    return
+                process.stdout.write(line.encode() + b"\n")
+        finally:
+            self._watchers.discard(queue)
+            closed.cancel()
 
 
 class _SimServer(asyncssh.SSHServer):

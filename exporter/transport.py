@@ -7,10 +7,11 @@ the `vrrp_poll_errors_total` label, so callers never see asyncssh's exception zo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -124,6 +125,21 @@ def classify(exc: BaseException, address: str) -> TransportError:
     return TransportError(f"{type(exc).__name__}: {exc}", PollErrorReason.CONNECT)
 
 
+MAX_WATCH_LINE_BYTES = 4096
+
+
+async def _read_lines(stream: asyncssh.SSHReader[bytes], on_line: Callable[[str], None]) -> None:
+    """Split a byte stream into lines; an overlong line is cut, never buffered without bound."""
+    pending = b""
+    while chunk := await stream.read(65536):
+        *lines, pending = (pending + chunk).split(b"\n")
+        for line in lines:
+            on_line(line[:MAX_WATCH_LINE_BYTES].decode("utf-8", "replace").rstrip("\r"))
+        if len(pending) > MAX_WATCH_LINE_BYTES:
+            on_line(pending[:MAX_WATCH_LINE_BYTES].decode("utf-8", "replace"))
+            pending = b""
+
+
 class SshTransport:
     """Connection manager. `run()` is safe to call concurrently for different routers."""
 
@@ -145,20 +161,65 @@ class SshTransport:
         """Run the router's command; connecting (or reusing a connection) counts against `time_limit`."""
         link = self._link(target)
         async with link.lock:
-            try:
-                # Decrypting a key (bcrypt KDF, ~0.1-1 s) is our cost, not the router's: outside the limit.
-                keys = await self._client_keys(target) if link.conn is None or link.conn.is_closed() else []
-                async with asyncio.timeout(time_limit):
-                    conn = await self._connection(link, keys)
-                    return await self._execute(conn, target.command)
-            except TransportError:
-                raise
-            except (Exception, TimeoutError) as exc:
-                error = classify(exc, f"{target.address}:{target.port}")
-                if error.reason in _CONNECT_REASONS or isinstance(exc, asyncssh.DisconnectError):
-                    # The session may be half-dead (a hung command, a lost peer): start clean.
-                    await self._drop(link)
-                raise error from exc
+            keys = await self._keys_if_connecting(link, target)
+            async with self._classified(link, target), asyncio.timeout(time_limit):
+                conn = await self._connection(link, keys)
+                return await self._execute(conn, target.command)
+
+    async def watch(
+        self,
+        target: SshTarget,
+        time_limit: float,
+        on_line: Callable[[str], None],
+        on_open: Callable[[], None] = lambda: None,
+    ) -> None:
+        """Run the router's `watch_command` on its session and call `on_line` for every output line.
+
+        Returns never: when the stream ends (command exit, lost session) it raises TransportError,
+        so the caller restarts it with backoff. Lines are bounded; the poll lock is held only while
+        the session is (re)established, so polls keep running beside the stream.
+        """
+        assert target.watch_command is not None
+        link = self._link(target)
+        async with link.lock:
+            keys = await self._keys_if_connecting(link, target)
+            async with self._classified(link, target), asyncio.timeout(time_limit):
+                conn = await self._connection(link, keys)
+                proc = await conn.create_process(target.watch_command, encoding=None, stdin=asyncssh.DEVNULL)
+        on_open()
+        try:
+            async with self._classified(link, target):
+                await _read_lines(proc.stdout, on_line)
+                completed = await proc.wait(check=False)
+                detail = (await proc.stderr.read(MAX_STDERR_BYTES)).decode("utf-8", "replace").strip().splitlines()
+        finally:
+            proc.close()
+        status = completed.exit_status
+        raise TransportError(
+            f"watch command ended (exit status {status}){': ' + detail[0][:200] if detail else ''}",
+            PollErrorReason.COMMAND,
+        )
+
+    async def _keys_if_connecting(self, link: _RouterLink, target: SshTarget) -> list[asyncssh.SSHKey]:
+        # Decrypting a key (bcrypt KDF, ~0.1-1 s) is our cost, not the router's: outside the limit.
+        if link.conn is not None and not link.conn.is_closed():
+            return []
+        async with self._classified(link, target):
+            return await self._client_keys(target)
+
+    @contextlib.asynccontextmanager
+    async def _classified(self, link: _RouterLink, target: SshTarget) -> AsyncIterator[None]:
+        """Turn whatever asyncssh or the OS raises into a TransportError with the right reason."""
+        try:
+            yield
+        except TransportError:
+            raise
+        except (Exception, TimeoutError) as exc:
+            error = classify(exc, f"{target.address}:{target.port}")
+            if error.reason in _CONNECT_REASONS or isinstance(exc, asyncssh.DisconnectError):
+                # The session may be half-dead (a hung command, a lost peer): start clean.
+                await self._drop(link)
+            raise error from exc
 
     def _link(self, target: SshTarget) -> _RouterLink:
         key = (target.cluster, target.router)
