@@ -20,6 +20,7 @@ from .http import HttpContext, build_app
 from .poller import Poller
 from .store import SnapshotStore
 from .transport import SshTransport
+from .watchmetrics import WatchCollector
 
 log = structlog.get_logger("exporter.service")
 
@@ -55,6 +56,7 @@ class Exporter:
         self.poller = Poller(config, self.store, transport)
         self.registry = CollectorRegistry()
         self.registry.register(VrrpCollector(self.poller))
+        self.registry.register(WatchCollector(self.poller.watch_status))
         self._reload_ok = Gauge(
             "vrrp_exporter_config_last_reload_successful",
             "1 if the last configuration (re)load succeeded, else 0 (the previous config keeps running).",

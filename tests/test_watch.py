@@ -85,6 +85,10 @@ async def test_watch_triggers_repoll(fleet: SimFleet, tmp_path: Path) -> None:
         assert fleet["vyos01"].connections_opened == 1
         delays = await measure(fleet, exporter, 6)
         events = sum(n for _, n in exporter.poller.watch_status().values())
+        async with aiohttp.ClientSession() as session:
+            text = await (await session.get(f"http://127.0.0.1:{exporter.port}/metrics")).text()
+        assert 'vrrp_watch_up{router="vyos01",vrrp_cluster="home"} 1.0' in text
+        assert 'vrrp_watch_events_total{router="vyos02",vrrp_cluster="home"}' in text
     finally:
         await exporter.stop()
     reporting.add_line("watch_command (simulator, poll_interval 5s)", f"watch on:  {summary(delays)}")

@@ -621,7 +621,15 @@ class Lab:
             'printf \'%s %s %s %s %s %s\\n\' "$(date +%s.%N)" "$1" "$2" "$3" "$4" "$5" '
             '>> "$(dirname "$0")/../$1/transitions.log"\n'
         )
-        for name in ("show-vrrp", "vyos-op", "ka-notify"):
+        # What VyOS's journal gives a `watch_command` (journalctl --follow ... --unit=keepalived.service):
+        # keepalived's own log lines as they are written; here its console log file.
+        follow = self.bin_dir / "follow-keepalived"
+        follow.write_text(
+            "#!/bin/sh\n"
+            "# follow-keepalived ROUTER: keepalived's log of that router from now on (journalctl -f -n 0)\n"
+            'exec tail -F -n 0 "$(dirname "$0")/../$1/keepalived.log"\n'
+        )
+        for name in ("show-vrrp", "vyos-op", "ka-notify", "follow-keepalived"):
             os.chown(self.bin_dir / name, 0, 0)
             (self.bin_dir / name).chmod(0o755)
         signums = {
@@ -669,7 +677,9 @@ class Lab:
         auth.chmod(0o600)
         # VyOS op-mode runs its show scripts with sudo; the lab allows exactly this one script
         tmp = SUDOERS_FILE.with_name(".vvx-lab.tmp")  # a dot: sudo never reads a half-written rule
-        tmp.write_text(f"{SSH_USER} ALL=(root) NOPASSWD: {self.bin_dir / 'show-vrrp'}\n")
+        tmp.write_text(
+            f"{SSH_USER} ALL=(root) NOPASSWD: {self.bin_dir / 'show-vrrp'}, {self.bin_dir / 'follow-keepalived'}\n"
+        )
         tmp.chmod(0o440)
         check = run(["visudo", "-cf", tmp], check=False)
         if check.returncode != 0:
@@ -1049,6 +1059,7 @@ LogLevel VERBOSE
         commands: dict[str, str] | None = None,
         sync_sets: list[dict[str, Any]] | None = None,
         preferred_master: str | None = None,
+        watch_command: str | None = None,
     ) -> str:
         """YAML for the exporter under test (DESIGN.md "Configuration"). `commands` overrides the
         ssh command per router; without it the exporter's default
@@ -1064,6 +1075,7 @@ LogLevel VERBOSE
             f"  username: {SSH_USER}",
             f"  private_key: {self.client_key}",
             f"  known_hosts: {self.known_hosts}",
+            *([f"  watch_command: {json.dumps(watch_command)}"] if watch_command else []),
             "clusters:",
             f"  - name: {CLUSTER}",
         ]
