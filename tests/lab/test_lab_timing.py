@@ -124,7 +124,9 @@ def test_watch_command_detection_delay(
         seen = exp.wait_for(lambda m: split_is(m, 0), 3 * interval + 10, "split 0", interval=SCRAPE_EVERY)
         delays.append(seen.at - lab.wait_transition(V2, "VLAN100", "BACKUP", after=t_cmd).at)
         lab.wait_states({(V1, g): "MASTER" for g in GROUPS}, 10)
-    measurements(f"poll_interval 5s with watch_command: keepalived transition -> split change on /metrics: {_fmt(delays)}")
+    measurements(
+        f"poll_interval 5s with watch_command: keepalived transition -> split change on /metrics: {_fmt(delays)}"
+    )
     # Functional, not a timing claim: polling alone waits for the next 5 s tick (see the test above);
     # every one of these changes must have come from the event path, well before that.
     assert max(delays) < interval / 2, delays
