@@ -23,7 +23,7 @@ import reporting
 import structlog
 import yaml
 from faultproxy import FaultProxy
-from prometheus_client.parser import text_string_to_metric_families
+from scrape import Samples, scrape, value
 
 from exporter.config import load_config
 from exporter.service import Exporter
@@ -33,7 +33,6 @@ from exporter.vyos_render import VrrpMessage
 
 POLL, TIMEOUT = 0.3, 0.25
 FAULT_SECONDS = 1.5
-Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
 @dataclass
@@ -48,18 +47,12 @@ class Lab:
 
     async def scrape(self) -> Samples:
         started = time.monotonic()
-        async with self.session.get(f"http://127.0.0.1:{self.exporter.port}/metrics") as response:
-            assert response.status == 200
-            text = await response.text()
+        samples = await scrape(self.session, f"http://127.0.0.1:{self.exporter.port}/metrics")
         self.slowest = max(self.slowest, time.monotonic() - started)
-        return {
-            (s.name, frozenset(s.labels.items())): s.value
-            for family in text_string_to_metric_families(text)
-            for s in family.samples
-        }
+        return samples
 
     async def value(self, name: str, **labels: str) -> float | None:
-        return (await self.scrape()).get((name, frozenset(labels.items())))
+        return value(await self.scrape(), name, **labels)
 
     async def wait_for(self, name: str, expected: float, limit: float, **labels: str) -> float:
         """Scrape until the sample has the value; return how long it took."""
@@ -136,8 +129,8 @@ def _attrs(drop: bool = True, **attrs: Any) -> Action:
 
     async def action(lab: Lab) -> None:
         router = lab.fleet["vyos01"]
-        for key, value in attrs.items():
-            setattr(router, key, value)
+        for key, setting in attrs.items():
+            setattr(router, key, setting)
         if drop:
             lab.proxies["vyos01"].drop_all()
 

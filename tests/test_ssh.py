@@ -9,7 +9,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
+from scrape import Samples, scrape, value
 
 from exporter.config import load_config
 from exporter.model import VrrpState
@@ -29,18 +29,11 @@ class Harness:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.exporter.port}/metrics"
 
-    async def scrape(self) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
-        async with self.session.get(self.url) as response:
-            assert response.status == 200
-            text = await response.text()
-        return {
-            (s.name, frozenset(s.labels.items())): s.value
-            for family in text_string_to_metric_families(text)
-            for s in family.samples
-        }
+    async def scrape(self) -> Samples:
+        return await scrape(self.session, self.url)
 
     async def value(self, name: str, **labels: str) -> float | None:
-        return (await self.scrape()).get((name, frozenset(labels.items())))
+        return value(await self.scrape(), name, **labels)
 
     async def rounds(self, n: int = 1) -> None:
         for _ in range(n):
