@@ -161,9 +161,9 @@ class SshTransport:
         """Run the router's command; connecting (or reusing a connection) counts against `time_limit`."""
         link = self._link(target)
         async with link.lock:
-            keys = await self._keys_if_connecting(link, target)
+            await self._warm_keys(link, target)
             async with self._classified(link, target), asyncio.timeout(time_limit):
-                conn = await self._connection(link, keys)
+                conn = await self._connection(link)
                 return await self._execute(conn, target.command)
 
     async def watch(
@@ -182,9 +182,9 @@ class SshTransport:
         assert target.watch_command is not None
         link = self._link(target)
         async with link.lock:
-            keys = await self._keys_if_connecting(link, target)
+            await self._warm_keys(link, target)
             async with self._classified(link, target), asyncio.timeout(time_limit):
-                conn = await self._connection(link, keys)
+                conn = await self._connection(link)
                 proc = await conn.create_process(target.watch_command, encoding=None, stdin=asyncssh.DEVNULL)
         on_open()
         try:
@@ -200,12 +200,12 @@ class SshTransport:
             PollErrorReason.COMMAND,
         )
 
-    async def _keys_if_connecting(self, link: _RouterLink, target: SshTarget) -> list[asyncssh.SSHKey]:
-        # Decrypting a key (bcrypt KDF, ~0.1-1 s) is our cost, not the router's: outside the limit.
-        if link.conn is not None and not link.conn.is_closed():
-            return []
-        async with self._classified(link, target):
-            return await self._client_keys(target)
+    async def _warm_keys(self, link: _RouterLink, target: SshTarget) -> None:
+        """Load the key before a connect, outside the time limit: decrypting one (bcrypt KDF,
+        ~0.1-1 s) is our cost, not the router's. Afterwards `_client_keys` is a cache hit."""
+        if link.conn is None or link.conn.is_closed():
+            async with self._classified(link, target):
+                await self._client_keys(target)
 
     @contextlib.asynccontextmanager
     async def _classified(self, link: _RouterLink, target: SshTarget) -> AsyncIterator[None]:
@@ -259,7 +259,7 @@ class SshTransport:
             raise TransportError(cached.message, cached.reason)  # a fresh one: no traceback pile-up
         return [cached]
 
-    async def _connection(self, link: _RouterLink, keys: Sequence[asyncssh.SSHKey]) -> asyncssh.SSHClientConnection:
+    async def _connection(self, link: _RouterLink) -> asyncssh.SSHClientConnection:
         if link.conn is not None and not link.conn.is_closed():
             return link.conn
         link.conn = None
@@ -271,6 +271,7 @@ class SshTransport:
         if target.insecure_ignore_host_key:
             log.warning("host_key_check_disabled", cluster=target.cluster, router=target.router, address=target.address)
         try:
+            keys = await self._client_keys(target)  # from the cache _warm_keys filled
             link.conn = await asyncssh.connect(**_connect_options(target, keys))
         except TransportError as exc:
             self._failed(link, exc)
