@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 import time
 from collections.abc import Callable
 
@@ -22,17 +21,13 @@ from .errors import PollError, PollErrorReason, TransportError
 from .model import ClusterSpec, PollFailure, RouterSnapshot, VrrpGroup
 from .parse import parse_show_vrrp
 from .store import SnapshotStore
-from .transport import CommandResult, SshTransport, backoff_delay
+from .transport import CommandResult, SshTransport
 from .verdict import ClusterView, Verdict
+from .watch import WatchStreams
 
 log = structlog.get_logger("exporter.poller")
 
 STALE_AFTER_INTERVALS = 3
-# A transition shows as a burst of log lines, often on both routers: wait this long after the
-# first line, then poll the cluster once.
-WATCH_DEBOUNCE_SECONDS = 0.15
-# A watch stream that stayed up this long before dying starts its backoff from scratch.
-WATCH_STABLE_SECONDS = 60.0
 
 
 def interpret(result: CommandResult, now: float) -> tuple[VrrpGroup, ...]:
@@ -82,10 +77,7 @@ class Poller:
         self._router_status: dict[tuple[str, str], PollErrorReason | None] = {}
         self._verdicts: dict[str, Verdict] = {}
         self._report_missing: set[str] = set()
-        self._watch_tasks: dict[tuple[str, str], asyncio.Task[None]] = {}
-        self._watch_live: dict[tuple[str, str], bool] = {}
-        self._watch_events: dict[tuple[str, str], int] = {}
-        self._pending_wake: dict[str, asyncio.TimerHandle] = {}
+        self.watches = WatchStreams(self.transport, self.wake)
         self._set_config(config)
 
     # --- configuration ----------------------------------------------------------------------------
@@ -121,8 +113,6 @@ class Poller:
         keep = {(t.cluster, t.router) for targets in self._targets.values() for t in targets}
         self.store.retain(keep)
         self._router_status = {k: v for k, v in self._router_status.items() if k in keep}
-        self._watch_live = {}
-        self._watch_events = {k: v for k, v in self._watch_events.items() if k in keep}
         self._verdicts = {k: v for k, v in self._verdicts.items() if k in self._clusters}
         await self.transport.forget(keep)
         self.start()
@@ -133,19 +123,12 @@ class Poller:
         for name in self._clusters:
             self._wake[name] = asyncio.Event()
             self._tasks[name] = asyncio.create_task(self._loop(name), name=f"poll-{name}")
-            for target in self._targets[name]:
-                if target.watch_command is not None:
-                    key = (target.cluster, target.router)
-                    self._watch_live[key] = False
-                    self._watch_tasks[key] = asyncio.create_task(self._watch(target), name=f"watch-{key}")
+        self.watches.start((t for targets in self._targets.values() for t in targets), self.config.command_timeout)
 
     async def stop(self, close_transport: bool = True) -> None:
-        for handle in self._pending_wake.values():
-            handle.cancel()
-        self._pending_wake.clear()
-        tasks = [*self._tasks.values(), *self._watch_tasks.values()]
+        await self.watches.stop()
+        tasks = list(self._tasks.values())
         self._tasks.clear()
-        self._watch_tasks.clear()
         for task in tasks:
             task.cancel()
         for task in tasks:
@@ -223,59 +206,8 @@ class Poller:
             last_success_at=now if failure is None else None,
         )
 
-    # --- watch streams: re-poll on keepalived transitions ------------------------------------------
-
     def watch_status(self) -> dict[tuple[str, str], tuple[bool, int]]:
-        """(cluster, router) -> (stream live, matching lines seen), for routers with a watch_command."""
-        return {key: (live, self._watch_events.get(key, 0)) for key, live in self._watch_live.items()}
-
-    async def _watch(self, target: SshTarget) -> None:
-        key = (target.cluster, target.router)
-        pattern = re.compile(target.watch_pattern)
-        bound = log.bind(cluster=target.cluster, router=target.router)
-        failures = 0
-        reason: str | None = None
-        while True:
-            opened_at: float | None = None
-
-            def opened(resumed: bool = failures > 0) -> None:
-                nonlocal opened_at
-                opened_at = time.monotonic()
-                self._watch_live[key] = True
-                bound.info("watch_started")
-                if resumed:
-                    self._debounced_wake(target.cluster)  # transitions may have happened while it was down
-
-            try:
-                await self.transport.watch(
-                    target, self.config.command_timeout, lambda line: self._on_watch_line(target, pattern, line), opened
-                )
-            except PollError as exc:
-                self._watch_live[key] = False
-                if opened_at is not None or reason != str(exc.reason):
-                    bound.warning("watch_failed", reason=str(exc.reason), error=exc.message)
-                reason = str(exc.reason)
-            stable = opened_at is not None and time.monotonic() - opened_at > WATCH_STABLE_SECONDS
-            failures = 1 if stable else failures + 1
-            await asyncio.sleep(backoff_delay(failures))
-
-    def _on_watch_line(self, target: SshTarget, pattern: re.Pattern[str], line: str) -> None:
-        if not pattern.search(line):
-            return
-        key = (target.cluster, target.router)
-        self._watch_events[key] = self._watch_events.get(key, 0) + 1
-        log.debug("watch_event", cluster=target.cluster, router=target.router, line=line[:200])
-        self._debounced_wake(target.cluster)
-
-    def _debounced_wake(self, cluster: str) -> None:
-        if cluster in self._pending_wake:
-            return
-        loop = asyncio.get_running_loop()
-        self._pending_wake[cluster] = loop.call_later(WATCH_DEBOUNCE_SECONDS, self._fire_wake, cluster)
-
-    def _fire_wake(self, cluster: str) -> None:
-        self._pending_wake.pop(cluster, None)
-        self.wake(cluster)
+        return self.watches.status()
 
     # --- logging: once per change, not once per poll ------------------------------------------------
 
