@@ -100,7 +100,8 @@ DEFAULT_TIMEOUT_SECONDS = 3.0
 class Config(_Strict):
     poll_interval: Duration = 5.0
     timeout: Duration | None = None  # default: 3s, or 80% of a shorter poll_interval
-    max_concurrent_polls: Annotated[int, Field(ge=1, le=10000)] = 256
+    # SSH channels in flight; handshakes have their own, lower limit in the transport.
+    max_concurrent_polls: Annotated[int, Field(ge=1, le=10000)] = 1024
     ssh: SshOptions = SshOptions()
     clusters: Annotated[list[ClusterConfig], Field(min_length=1)]
 

@@ -16,7 +16,7 @@ from . import webserver
 from .collector import VrrpCollector
 from .config import Config, Shard, load_config, permission_warnings
 from .errors import ConfigError
-from .http import HttpContext, build_app
+from .http import FastMetrics, HttpContext, build_app
 from .poller import Poller
 from .store import SnapshotStore
 from .transport import SshTransport
@@ -54,18 +54,22 @@ class Exporter:
         self.config_path = config_path
         self.store = SnapshotStore()
         self.poller = Poller(config, self.store, transport)
-        self.registry = CollectorRegistry()
-        self.registry.register(VrrpCollector(self.poller))
-        self.registry.register(WatchCollector(self.poller.watch_status))
+        collector = VrrpCollector(self.poller)
+        rest = CollectorRegistry()  # everything but the VRRP series, which /metrics renders itself
+        rest.register(WatchCollector(self.poller.watch_status))
+        self.registry = CollectorRegistry()  # all of /metrics, in this order
+        self.registry.register(collector)
+        self.registry.register(rest)
+        self._fast_metrics = FastMetrics(collector, rest)
         self._reload_ok = Gauge(
             "vrrp_exporter_config_last_reload_successful",
             "1 if the last configuration (re)load succeeded, else 0 (the previous config keeps running).",
-            registry=self.registry,
+            registry=rest,
         )
         self._reload_time = Gauge(
             "vrrp_exporter_config_last_reload_success_timestamp_seconds",
             "Unix time of the last successful configuration (re)load.",
-            registry=self.registry,
+            registry=rest,
         )
         self._reload_ok.set(1)
         self._reload_time.set(time.time())
@@ -113,6 +117,7 @@ class Exporter:
             ready=self.poller.ready,
             reload=self.reload,
             telemetry_path=telemetry_path,
+            fast=self._fast_metrics,
         )
         return build_app(ctx, middlewares)
 

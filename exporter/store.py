@@ -2,6 +2,10 @@
 
 Written only by the poller, read by scrapes, `poll` and the status page. Everything runs on one
 event loop, so a scrape never sees a half-applied update.
+
+Sized for one exporter polling 1,000 routers x 10 groups: history is indexed per router (a poll
+touches only its own router's entries) and cluster views are reused until something they show
+changes (docs/performance.md has the profiles behind both).
 """
 
 from __future__ import annotations
@@ -11,14 +15,14 @@ from dataclasses import dataclass, replace
 
 from .errors import PollErrorReason
 from .model import ClusterSpec, RouterSnapshot, VrrpState
-from .verdict import ClusterView, build_view
+from .verdict import ClusterView, build_view, is_fresh
 
 RouterKey = tuple[str, str]  # (cluster, router)
-GroupKey = tuple[str, str, str]  # (cluster, router, group)
 
 # `Last Transition` has one-second resolution and the poll itself takes time, so a recomputed
 # transition time wobbles by about a second between polls. Only a jump beyond this is a transition.
 TRANSITION_TOLERANCE_SECONDS = 2.0
+_REASONS = tuple(PollErrorReason)  # iterating the enum itself is slow enough to show at 1,000 routers
 
 
 @dataclass(slots=True)
@@ -28,12 +32,24 @@ class _GroupHistory:
     transitions: int = 0
 
 
+# What a cached view was built from: the spec, the freshness limit, and per router the snapshot
+# object and whether it was fresh. Snapshots are immutable and replaced on every poll, so
+# comparing them by identity (tuple equality checks `is` first) tells whether anything changed.
+_ViewKey = tuple[ClusterSpec, float, tuple[tuple[RouterSnapshot | None, bool], ...]]
+
+
 class SnapshotStore:
     def __init__(self) -> None:
         self._snapshots: dict[RouterKey, RouterSnapshot] = {}
-        self._history: dict[GroupKey, _GroupHistory] = {}
+        # Per router, then per group: a poll updates (and prunes) only its own router's groups.
+        self._history: dict[RouterKey, dict[str, _GroupHistory]] = {}
         self._errors: dict[tuple[str, str, PollErrorReason], int] = {}
         self._rounds: dict[str, int] = {}
+        self._views: dict[str, tuple[_ViewKey, ClusterView]] = {}
+        # Per router: what its group series show, and a number that changes whenever that does.
+        self._group_signatures: dict[RouterKey, tuple[object, object]] = {}
+        self._group_versions: dict[RouterKey, int] = {}
+        self._next_version = 0
 
     # --- writes (poller) ------------------------------------------------------------------------
 
@@ -49,22 +65,24 @@ class SnapshotStore:
             self._snapshots[key] = snapshot
             return []
         self._snapshots[key] = snapshot
-        return self._track(snapshot)
+        changes = self._track(snapshot)
+        self._update_group_version(key, snapshot)
+        return changes
 
     def _track(self, snapshot: RouterSnapshot) -> list[tuple[str, VrrpState | None, VrrpState]]:
         changes: list[tuple[str, VrrpState | None, VrrpState]] = []
         seen: set[str] = set()
+        history = self._history.setdefault((snapshot.cluster, snapshot.router), {})
         for group in snapshot.groups:
             seen.add(group.name)
-            gkey = (snapshot.cluster, snapshot.router, group.name)
             at = (
                 None
                 if group.last_transition_age_seconds is None
                 else snapshot.polled_at - group.last_transition_age_seconds
             )
-            old = self._history.get(gkey)
+            old = history.get(group.name)
             if old is None:
-                self._history[gkey] = _GroupHistory(group.state, at)
+                history[group.name] = _GroupHistory(group.state, at)
                 continue
             moved = at is not None and (
                 old.transition_at is None or at > old.transition_at + TRANSITION_TOLERANCE_SECONDS
@@ -78,9 +96,22 @@ class SnapshotStore:
             elif at is not None and old.transition_at is None:
                 old.transition_at = at
         # Groups the router no longer reports stop being exported at all (no frozen series).
-        for gkey in [k for k in self._history if k[:2] == (snapshot.cluster, snapshot.router) and k[2] not in seen]:
-            del self._history[gkey]
+        for name in [n for n in history if n not in seen]:
+            del history[name]
         return changes
+
+    def _update_group_version(self, key: RouterKey, snapshot: RouterSnapshot) -> None:
+        """Give the router a new group version if anything its group series show has changed.
+
+        Lets a renderer reuse a router's group lines between scrapes: a VyOS age that merely grew
+        changes nothing exported, so a steady router keeps its version across polls."""
+        rows = tuple((g.name, g.interface, g.vrid, g.state, g.priority) for g in snapshot.groups)
+        history = tuple((name, h.transition_at, h.transitions) for name, h in self._history[key].items())
+        signature = (rows, history)
+        if self._group_signatures.get(key) != signature:
+            self._group_signatures[key] = signature
+            self._next_version += 1  # never reused, even for a router removed and added again
+            self._group_versions[key] = self._next_version
 
     def finish_round(self, cluster: str) -> None:
         self._rounds[cluster] = self._rounds.get(cluster, 0) + 1
@@ -90,9 +121,12 @@ class SnapshotStore:
         keep = set(routers)
         clusters = {c for c, _ in keep}
         self._snapshots = {k: v for k, v in self._snapshots.items() if k in keep}
-        self._history = {k: v for k, v in self._history.items() if k[:2] in keep}
+        self._history = {k: v for k, v in self._history.items() if k in keep}
         self._errors = {k: v for k, v in self._errors.items() if k[:2] in keep}
         self._rounds = {k: v for k, v in self._rounds.items() if k in clusters}
+        self._group_signatures = {k: v for k, v in self._group_signatures.items() if k in keep}
+        self._group_versions = {k: v for k, v in self._group_versions.items() if k in keep}
+        self._views.clear()
 
     # --- reads ----------------------------------------------------------------------------------
 
@@ -103,18 +137,36 @@ class SnapshotStore:
         return {r: s for r in routers if (s := self._snapshots.get((cluster, r))) is not None}
 
     def view(self, spec: ClusterSpec, now: float, max_age: float) -> ClusterView:
-        return build_view(spec, self.cluster_snapshots(spec.name, spec.routers), now, max_age)
+        """The cluster's join at `now`; the same (immutable) object until an input changes.
+
+        A scrape asks for every cluster's view; at 1,000 routers rebuilding them all took about
+        a third of the /metrics budget, while between two polls nothing changes but the clock."""
+        snapshots = self.cluster_snapshots(spec.name, spec.routers)
+        inputs = tuple(
+            (s, s is not None and is_fresh(s, now, max_age)) for s in (snapshots.get(r) for r in spec.routers)
+        )
+        key: _ViewKey = (spec, max_age, inputs)
+        cached = self._views.get(spec.name)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        view = build_view(spec, snapshots, now, max_age)
+        self._views[spec.name] = (key, view)
+        return view
 
     def transitions(self, cluster: str, router: str, group: str) -> int:
-        history = self._history.get((cluster, router, group))
+        history = self._history.get((cluster, router), {}).get(group)
         return history.transitions if history else 0
 
     def transition_at(self, cluster: str, router: str, group: str) -> float | None:
-        history = self._history.get((cluster, router, group))
+        history = self._history.get((cluster, router), {}).get(group)
         return history.transition_at if history else None
 
+    def group_version(self, cluster: str, router: str) -> int:
+        """Changes whenever the router's group series would change (0: no successful poll yet)."""
+        return self._group_versions.get((cluster, router), 0)
+
     def errors(self, cluster: str, router: str) -> Mapping[PollErrorReason, int]:
-        return {reason: self._errors.get((cluster, router, reason), 0) for reason in PollErrorReason}
+        return {reason: self._errors.get((cluster, router, reason), 0) for reason in _REASONS}
 
     def rounds(self, cluster: str) -> int:
         return self._rounds.get(cluster, 0)

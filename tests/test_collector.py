@@ -158,3 +158,34 @@ def test_help_says_background_poll() -> None:
     for line in text.splitlines():
         if line.startswith("# HELP vrrp_") and not line.startswith("# HELP vrrp_exporter_"):
             assert "background poll" in line, line
+
+
+def test_fast_render_is_byte_identical_to_prometheus_client() -> None:
+    """/metrics is written by VrrpCollector.render (speed); it must equal the library's encoders."""
+    from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
+
+    odd = VrrpGroup('VLAN "guest"\\x', "eth0.100v1", 7, D, None, None)
+    source = Source(
+        SnapshotStore(), [ClusterSpec("home", ("vyos01", "vyos02"), (SyncSetSpec("MAIN", ("VLAN1", "VLAN10")),))]
+    )
+    collector = VrrpCollector(source)
+    reg = CollectorRegistry()
+    reg.register(collector)
+
+    def check() -> None:
+        assert collector.render() == generate_latest(reg)
+        openmetrics = generate_openmetrics(reg)  # type: ignore[no-untyped-call]
+        assert collector.render(openmetrics=True) == openmetrics.removesuffix(b"# EOF\n")
+
+    check()  # nothing polled yet
+    record(source, "healthy")
+    source.store.record(snapshot("vyos02", (*situation("healthy")["vyos02"].groups, odd), NOW))
+    check()
+    check()  # the second scrape reuses cached text
+    record(source, "split", NOW + 5)
+    failure = PollFailure(PollErrorReason.TIMEOUT, "timed out")
+    source.store.record(snapshot("vyos01", now=NOW + 6, failure=failure))
+    source.now = NOW + 6
+    check()
+    source.now = NOW + 100  # everything stale
+    check()
