@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 import structlog
 
+from .aio import cancel_all
 from .config import Config, SshTarget, cluster_spec, ssh_target
 from .errors import PollError, PollErrorReason, TransportError
 from .model import ClusterSpec, PollFailure, RouterSnapshot, VrrpGroup
@@ -127,13 +128,7 @@ class Poller:
 
     async def stop(self, close_transport: bool = True) -> None:
         await self.watches.stop()
-        tasks = list(self._tasks.values())
-        self._tasks.clear()
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_all(self._tasks)
         if close_transport:
             await self.transport.close()
 

@@ -9,13 +9,13 @@ cluster, once per burst. A dead stream is restarted with capped backoff; polling
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import re
 import time
 from collections.abc import Callable, Iterable
 
 import structlog
 
+from .aio import cancel_all
 from .config import SshTarget
 from .errors import PollError
 from .transport import SshTransport, backoff_delay
@@ -52,13 +52,7 @@ class WatchStreams:
         for handle in self._pending.values():
             handle.cancel()
         self._pending.clear()
-        tasks = list(self._tasks.values())
-        self._tasks.clear()
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_all(self._tasks)
 
     def status(self) -> dict[RouterKey, tuple[bool, int]]:
         """(cluster, router) -> (stream live, matching lines seen), for routers with a watch_command."""
