@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 import asyncssh
 import yaml
@@ -148,10 +148,32 @@ def _invalid_op_answer(path: list[str]) -> SimAnswer:
     return SimAnswer(text.encode(), exit_status=1)
 
 
+class _Started:
+    """`async with x:` starts it and always stops it (routers and fleets)."""
+
+    async def start(self) -> None:
+        raise NotImplementedError
+
+    async def stop(self) -> None:
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+
 # --- one router ---------------------------------------------------------------------------------------
 
 
-class SimRouter:
+class SimRouter(_Started):
     """One simulated VyOS router listening for SSH on loopback.
 
     State: `groups` (mutable `SimGroup`s), `message` (print a sentence instead of the table).
@@ -370,18 +392,6 @@ class SimRouter:
         if handlers:
             await asyncio.wait(handlers, timeout=CLOSE_TIMEOUT)
 
-    async def __aenter__(self) -> SimRouter:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
-
     def _connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         self.connections_opened += 1
         self._connections.add(conn)
@@ -505,7 +515,7 @@ class _FleetFiles:
     password: Path
 
 
-class SimFleet:
+class SimFleet(_Started):
     """Several simulated routers sharing one client key pair, plus the files a client needs.
 
     On start it writes into `directory`: `id_ed25519` (client private key, mode 0600) and
@@ -584,19 +594,11 @@ class SimFleet:
         self.write_known_hosts()
 
     async def stop(self) -> None:
-        await asyncio.gather(*(r.stop() for r in self.routers.values()), return_exceptions=True)
-
-    async def __aenter__(self) -> SimFleet:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
+        # Stop every router even if one fails, then say what failed.
+        results = await asyncio.gather(*(r.stop() for r in self.routers.values()), return_exceptions=True)
+        errors = [r for r in results if isinstance(r, BaseException)]
+        if errors:
+            raise errors[0]
 
     def _write_private_key(self) -> None:
         path = self.files.private_key
