@@ -23,7 +23,7 @@ from .log import FORMATS, LEVELS, configure_logging
 
 log = structlog.get_logger("exporter.cli")
 
-EXIT_OK, EXIT_PROBLEM, EXIT_CONFIG, EXIT_UNREACHABLE = 0, 1, 2, 3
+EXIT_OK, EXIT_CONFIG = 0, 2  # poll's 1 and 3 come from the verdict (verdict.EXIT_CODES)
 DEFAULT_CONFIG = "vrrp-exporter.yml"
 
 

@@ -72,7 +72,6 @@ class _RouterLink:
     failures: int = 0
     retry_at: float = 0.0  # monotonic time before which no reconnect is tried
     last_error: TransportError | None = None
-    connections_opened: int = 0
 
 
 def _read_secret(path: Path | None, env_name: str | None) -> str | None:
@@ -162,14 +161,6 @@ class SshTransport:
         self._keys: dict[tuple[str, int, int, str | None], asyncssh.SSHKey | TransportError] = {}
         self._known_hosts: dict[str, tuple[tuple[int, int, int, int], asyncssh.SSHKnownHosts]] = {}
         self._handshakes = asyncio.Semaphore(MAX_CONCURRENT_HANDSHAKES)
-
-    def connections_opened(self, cluster: str, router: str) -> int:
-        link = self._links.get((cluster, router))
-        return link.connections_opened if link else 0
-
-    def is_connected(self, cluster: str, router: str) -> bool:
-        link = self._links.get((cluster, router))
-        return link is not None and link.conn is not None and not link.conn.is_closed()
 
     async def run(self, target: SshTarget, time_limit: float) -> CommandResult:
         """Run the router's command; connecting (or reusing a connection) counts against `time_limit`."""
@@ -331,7 +322,6 @@ class SshTransport:
             error = classify(exc, f"{target.address}:{target.port}")
             self._failed(link, error)
             raise error from exc
-        link.connections_opened += 1
         link.failures = 0
         link.last_error = None
         log.debug(

@@ -33,7 +33,6 @@ class _Guard(asyncio.Protocol):
         assert isinstance(transport, asyncio.Transport)  # a stream server hands out stream transports
         self._transport = transport
         if self._limits.active >= self._limits.max_connections:
-            self._limits.refused += 1
             transport.abort()
             return
         self._admitted = True
@@ -81,7 +80,6 @@ class _Guard(asyncio.Protocol):
 
     def _expire(self) -> None:
         self._deadline = None
-        self._limits.expired += 1
         if self._transport is not None:
             self._transport.abort()
 
@@ -91,8 +89,6 @@ class _Limits:
         self.header_timeout = header_timeout
         self.max_connections = max_connections
         self.active = 0
-        self.expired = 0  # connections closed for sending their request too slowly
-        self.refused = 0  # connections refused for exceeding max_connections
 
 
 async def listen(
