@@ -82,7 +82,7 @@ def process_rss_mib(pid: int, field: str = "VmRSS") -> float:
 
 @dataclass
 class Simulator:
-    """`python -m exporter.simulator` in its own process, serving `routers` routers on 127.0.0.1."""
+    """`python -m exporter.sim` in its own process, serving `routers` routers on 127.0.0.1."""
 
     proc: subprocess.Popen[bytes]
     directory: Path
@@ -126,7 +126,7 @@ def simulator(
     ]
     log = (directory / "simulator.log").open("wb")
     started = time.perf_counter()
-    proc = spawn(python_with_deadline(deadline, "exporter.simulator", args), subprocess.PIPE, log)
+    proc = spawn(python_with_deadline(deadline, "exporter.sim", args), subprocess.PIPE, log)
     try:
         assert proc.stdout is not None
         line = _readline(proc, ready_timeout)

@@ -123,7 +123,7 @@ say "run: exporter in the container, two simulated VyOS routers on 127.0.0.1"
 sim=$work/sim
 conf=$work/etc
 mkdir -p "$sim" "$conf"
-"$PYTHON" -m exporter.simulator --routers 2 --groups 3 --dir "$sim" --poll-interval 1s --timeout 800ms \
+"$PYTHON" -m exporter.sim --routers 2 --groups 3 --dir "$sim" --poll-interval 1s --timeout 800ms \
   >"$work/sim.log" 2>&1 &
 sim_pid=$!
 for _ in $(seq 100); do grep -q '^ready' "$work/sim.log" && break; sleep 0.1; done
@@ -216,7 +216,7 @@ set -euo pipefail
 for _ in $(seq 100); do [ "$(systemctl is-system-running 2>/dev/null)" = running ] && break; sleep 0.1; done
 id vyos-vrrp-exporter
 mkdir -p /run/sim
-(/opt/vyos-vrrp-exporter/bin/python -m exporter.simulator --routers 4 --groups 3 --cluster-size 2 --dir /run/sim \
+(/opt/vyos-vrrp-exporter/bin/python -m exporter.sim --routers 4 --groups 3 --cluster-size 2 --dir /run/sim \
   --poll-interval 1s --timeout 800ms >/run/sim/log 2>&1 &)
 for _ in $(seq 100); do grep -q '^ready' /run/sim/log 2>/dev/null && break; sleep 0.1; done
 grep -q '^ready' /run/sim/log

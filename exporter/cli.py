@@ -183,7 +183,7 @@ async def _poll(path: str, output: str, shard: Shard | None) -> int:
 
 async def _serve(args: argparse.Namespace) -> int:
     from .service import Exporter, parse_listen_address
-    from .webconfig import WebConfigError, load_web_config
+    from .web.webconfig import WebConfigError, load_web_config
 
     config = _load(args.config_file)
     if config is None:

@@ -26,9 +26,9 @@ from prometheus_client.utils import floatToGoString
 
 from . import __version__
 from .errors import PollErrorReason
+from .join import ClusterView, RouterView
 from .model import VrrpState
 from .store import SnapshotStore
-from .verdict import ClusterView, RouterView
 
 _SOURCE = "From a background poll of `show vrrp` over SSH, not from this scrape."
 STATES = tuple(VrrpState)

@@ -19,9 +19,9 @@ import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
 from .config import load_config
+from .join import ClusterView, Verdict
 from .service import Exporter
-from .simulator import SEED_CLUSTER, SEED_PHASES, SeedPhase, SimFleet, apply_seed_phase, seed_cluster
-from .verdict import ClusterView, Verdict
+from .sim.fleet import SEED_CLUSTER, SEED_PHASES, SeedPhase, SimFleet, apply_seed_phase, seed_cluster
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,11 +19,11 @@ import structlog
 from .aio import cancel_all
 from .config import Config, SshTarget, cluster_spec, ssh_target
 from .errors import PollError, PollErrorReason, TransportError
+from .join import ClusterView, Verdict
 from .model import ClusterSpec, PollFailure, RouterSnapshot, VrrpGroup
 from .parse import parse_show_vrrp
 from .store import SnapshotStore
 from .transport import CommandResult, SshTransport
-from .verdict import ClusterView, Verdict
 from .watch import WatchStreams
 
 log = structlog.get_logger("exporter.poller")

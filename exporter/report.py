@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from .join import ClusterView, GroupView, RouterView, Verdict
 from .model import VrrpGroup
-from .verdict import ClusterView, GroupView, RouterView, Verdict
 
 
 def overall_exit_code(views: list[ClusterView]) -> int:

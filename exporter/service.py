@@ -12,15 +12,15 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 from prometheus_client import CollectorRegistry, Gauge
 
-from . import webserver
 from .collector import VrrpCollector
 from .config import Config, Shard, load_config, permission_warnings
 from .errors import ConfigError
-from .http import FastMetrics, HttpContext, build_app
 from .poller import Poller
 from .store import SnapshotStore
 from .transport import SshTransport
 from .watchmetrics import WatchCollector
+from .web import guard as webserver
+from .web.http import FastMetrics, HttpContext, build_app
 
 log = structlog.get_logger("exporter.service")
 

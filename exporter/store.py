@@ -14,8 +14,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 
 from .errors import PollErrorReason
+from .join import ClusterView, build_view, is_fresh
 from .model import ClusterSpec, RouterSnapshot, VrrpState
-from .verdict import ClusterView, build_view, is_fresh
 
 RouterKey = tuple[str, str]  # (cluster, router)
 

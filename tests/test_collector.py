@@ -9,9 +9,9 @@ from seed import B, D, M, situation, snapshot, table
 
 from exporter.collector import VrrpCollector
 from exporter.errors import PollErrorReason
+from exporter.join import ClusterView
 from exporter.model import ClusterSpec, PollFailure, SyncSetSpec, VrrpGroup
 from exporter.store import SnapshotStore
-from exporter.verdict import ClusterView
 
 NOW = 1_000_000.0
 

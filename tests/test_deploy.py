@@ -158,7 +158,7 @@ def test_image_entrypoint_outside_a_container(tmp_path: Path) -> None:
     exporter = tool(entrypoint[-1], "pip install -e .")
     sim_dir = tmp_path / "sim"
     sim = subprocess.Popen(
-        [sys.executable, "-m", "exporter.simulator", "--routers", "2", "--dir", str(sim_dir),
+        [sys.executable, "-m", "exporter.sim", "--routers", "2", "--dir", str(sim_dir),
          "--poll-interval", "1s", "--timeout", "800ms"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip

@@ -26,10 +26,10 @@ from faultproxy import FaultProxy
 from scrape import Samples, scrape, value
 
 from exporter.config import load_config
+from exporter.join import Verdict
 from exporter.service import Exporter
-from exporter.simulator import SEED_CLUSTER, SimFleet, generate_key, seed_cluster
-from exporter.verdict import Verdict
-from exporter.vyos_render import VrrpMessage
+from exporter.sim.fleet import SEED_CLUSTER, SimFleet, generate_key, seed_cluster
+from exporter.sim.vyos_render import VrrpMessage
 
 POLL, TIMEOUT = 0.3, 0.25
 FAULT_SECONDS = 1.5
@@ -294,7 +294,7 @@ async def test_server_restart_mid_poll(lab: Lab) -> None:
 
 async def test_reload_removes_and_adds_routers(lab: Lab, tmp_path: Path) -> None:
     """A reload that drops vyos02 and adds vyos03: old series vanish, the old session is closed."""
-    from exporter.simulator import SimRouter
+    from exporter.sim.fleet import SimRouter
 
     vyos03 = SimRouter("vyos03", lab.fleet["vyos02"].snapshot(), authorized_client_keys=[lab.fleet.client_key])
     await vyos03.start()

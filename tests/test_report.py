@@ -7,9 +7,9 @@ import json
 from seed import situation, snapshot
 
 from exporter.errors import PollErrorReason
+from exporter.join import build_view
 from exporter.model import ClusterSpec, PollFailure
 from exporter.report import overall_exit_code, render_json, render_table
-from exporter.verdict import build_view
 
 NOW = 1_000_000.0
 SPEC = ClusterSpec("home", ("vyos01", "vyos02"))

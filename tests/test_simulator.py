@@ -25,7 +25,7 @@ from tabulate import tabulate
 import exporter
 from exporter.model import VrrpGroup, VrrpState
 from exporter.parse import parse_show_vrrp
-from exporter.simulator import (
+from exporter.sim.fleet import (
     OP_MODE_SCRIPT,
     SEED_CLUSTER,
     WRAPPER,
@@ -37,7 +37,7 @@ from exporter.simulator import (
     generate_key,
     seed_cluster,
 )
-from exporter.vyos_render import (
+from exporter.sim.vyos_render import (
     SUPPORTED_VERSIONS,
     VrrpMessage,
     dialect,
@@ -671,7 +671,7 @@ def env_with_package() -> dict[str, str]:
 
 async def test_command_line_serves_until_sigterm(tmp_path: Path, env_with_package: dict[str, str]) -> None:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "exporter.simulator",
+        sys.executable, "-m", "exporter.sim",
         "--routers", "3", "--groups", "2", "--dir", str(tmp_path), "--latency", "0.01",
         stdout=asyncio.subprocess.PIPE,
         env=env_with_package,

@@ -21,11 +21,11 @@ from seed import B, D, M, situation, snapshot, table
 
 from exporter.config import load_config
 from exporter.errors import PollErrorReason
+from exporter.join import build_view
 from exporter.model import ClusterSpec, PollFailure, RouterSnapshot, SyncSetSpec, VrrpGroup
 from exporter.service import Exporter
-from exporter.simulator import SEED_CLUSTER, SeedPhase, SimFleet, seed_cluster
-from exporter.statuspage import render_status_page
-from exporter.verdict import build_view
+from exporter.sim.fleet import SEED_CLUSTER, SeedPhase, SimFleet, seed_cluster
+from exporter.web.statuspage import render_status_page
 
 NOW = 1_000_000.0
 SEED = ClusterSpec("home", ("vyos01", "vyos02"), preferred_master="vyos01")

@@ -15,7 +15,7 @@ import yaml
 
 from exporter.config import load_config, parse_config
 from exporter.service import Exporter
-from exporter.simulator import (
+from exporter.sim.fleet import (
     SEED_CLUSTER,
     WATCH_COMMAND,
     SeedPhase,

@@ -19,7 +19,7 @@ from cryptography.x509.oid import NameOID
 
 from exporter.config import parse_config
 from exporter.service import Exporter
-from exporter.webconfig import WebConfigError, load_web_config
+from exporter.web.webconfig import WebConfigError, load_web_config
 
 CONFIG = (
     "ssh: {insecure_ignore_host_key: true}\nclusters: [{name: c, routers: [{name: r, address: 127.0.0.1, port: 1}]}]\n"

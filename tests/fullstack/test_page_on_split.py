@@ -32,9 +32,9 @@ import pytest
 import yaml
 
 from exporter.config import load_config
+from exporter.join import Verdict
 from exporter.service import Exporter
-from exporter.simulator import SEED_CLUSTER, SeedPhase, SimFleet, apply_seed_phase, seed_cluster
-from exporter.verdict import Verdict
+from exporter.sim.fleet import SEED_CLUSTER, SeedPhase, SimFleet, apply_seed_phase, seed_cluster
 
 from .binaries import require_binary
 from .dashboards import DASHBOARDS, run_panel_queries

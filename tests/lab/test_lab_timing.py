@@ -103,7 +103,7 @@ def test_watch_command_detection_delay(
 ) -> None:
     """Issue "sub-second split detection": keepalived's log streamed over the poll's SSH session
     triggers a re-poll, so at a 5 s poll interval the split shows within a fraction of a second."""
-    from exporter.simulator import WATCH_COMMAND
+    from exporter.sim.fleet import WATCH_COMMAND
 
     lab = lab_reset
     interval = 5.0

@@ -12,9 +12,9 @@ from __future__ import annotations
 import time
 from html import escape
 
-from . import __version__
-from .model import VrrpGroup
-from .verdict import ClusterView, GroupView, RouterView, SetView, Verdict
+from .. import __version__
+from ..join import ClusterView, GroupView, RouterView, SetView, Verdict
+from ..model import VrrpGroup
 
 _CSS = """
 body{font-family:system-ui,sans-serif;margin:1.2em 1.5em;color:#111;background:#fff}

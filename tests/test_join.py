@@ -6,8 +6,8 @@ import pytest
 from seed import B, D, M, situation, snapshot, table
 
 from exporter.errors import PollErrorReason
+from exporter.join import Verdict, build_view
 from exporter.model import ClusterSpec, PollFailure, SyncSetSpec, VrrpGroup
-from exporter.verdict import Verdict, build_view
 
 NOW = 1_000_000.0
 SPEC = ClusterSpec("home", ("vyos01", "vyos02"))

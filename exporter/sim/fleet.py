@@ -12,7 +12,7 @@ so the printed Last Transition grows with the clock, and a state change resets i
         config = fleet.write_config()
         apply_seed_phase(fleet.routers, SeedPhase.SPLIT)
 
-Command line (for benchmarks): `python -m exporter.simulator --routers N --groups G --dir DIR`.
+Command line (for benchmarks): `python -m exporter.sim --routers N --groups G --dir DIR`.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from typing import Any, Self
 import asyncssh
 import yaml
 
-from .model import DEFAULT_SET_NAME, ClusterSpec, VrrpGroup, VrrpState
+from ..model import DEFAULT_SET_NAME, ClusterSpec, VrrpGroup, VrrpState
 from .vyos_render import (
     VrrpMessage,
     message_exit_status,
@@ -767,7 +767,7 @@ def bench_specs(
 
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m exporter.simulator",
+        prog="python -m exporter.sim",
         description="Run simulated VyOS routers (SSH on 127.0.0.1) until SIGTERM/SIGINT.",
     )
     parser.add_argument("--routers", type=int, required=True, help="number of routers")

@@ -10,9 +10,9 @@ from aiohttp.typedefs import Middleware
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
-from .collector import VrrpCollector
+from ..collector import VrrpCollector
+from ..join import ClusterView
 from .statuspage import render_status_page
-from .verdict import ClusterView
 
 Reloader = Callable[[], Awaitable[tuple[bool, str]]]
 

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from .model import VrrpGroup, VrrpState
+from ..model import VrrpGroup, VrrpState
 
 SUPPORTED_VERSIONS = ("1.2", "1.3", "1.4", "1.5")
 _CODENAMES = {

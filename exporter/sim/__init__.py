@@ -1,0 +1,1 @@
+"""The VyOS router simulator: asyncssh servers that answer like VyOS, for the demo, tests and benchmarks."""

@@ -1,0 +1,1 @@
+"""The web side: routes, the connection guard in front of aiohttp, web config (TLS, basic auth), status page."""
