@@ -34,7 +34,7 @@ from exporter.model import RouterSnapshot, VrrpGroup, VrrpState
 from exporter.parse import parse_show_vrrp
 from exporter.poller import Poller
 from exporter.service import Exporter
-from exporter.sim.fleet import bench_specs
+from exporter.sim.cli import bench_specs
 from exporter.sim.vyos_render import render_show_vrrp
 from exporter.store import SnapshotStore
 from exporter.transport import SshTransport

@@ -21,7 +21,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from .config import load_config
 from .join import ClusterView, Verdict
 from .service import Exporter
-from .sim.fleet import SEED_CLUSTER, SEED_PHASES, SeedPhase, SimFleet, apply_seed_phase, seed_cluster
+from .sim.fleet import SimFleet
+from .sim.seed import SEED_CLUSTER, SEED_PHASES, SeedPhase, apply_seed_phase, seed_cluster
 
 
 @dataclass(frozen=True, slots=True)

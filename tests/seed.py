@@ -1,12 +1,15 @@
-"""The seed incident's tables as model objects, for tests of the join, collector and report."""
+"""The seed incident's tables as model objects, for tests of the join, collector and report.
+
+The VLANs and priorities are the simulator's (exporter.sim.seed); the situations here add the
+dual master that the story itself never reaches."""
 
 from __future__ import annotations
 
 from exporter.model import RouterSnapshot, VrrpGroup, VrrpState
+from exporter.sim.seed import SEED_PRIORITIES as PRIORITY
+from exporter.sim.seed import SEED_VLANS as GROUPS
 
 M, B, F, D = VrrpState.MASTER, VrrpState.BACKUP, VrrpState.FAULT, VrrpState.DISABLED
-GROUPS = (("VLAN1", "eth0", 1), ("VLAN100", "eth1", 100), ("VLAN101", "eth2", 101))
-PRIORITY = {"vyos01": 150, "vyos02": 100}
 
 # Situations from the seed, as (vyos01 states, vyos02 states) per group in GROUPS order.
 SITUATIONS = {

@@ -12,7 +12,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from exporter.sim.fleet import SEED_CLUSTER, SeedPhase, SimFleet, apply_seed_phase, seed_cluster
+from exporter.sim.fleet import SimFleet
+from exporter.sim.seed import SEED_CLUSTER, SeedPhase, apply_seed_phase, seed_cluster
 
 FIXTURES = Path(__file__).parent / "fixtures" / "config"
 CLI = [sys.executable, "-m", "exporter"]
@@ -182,7 +183,7 @@ async def test_bad_web_config_exits_2(fleet: SimFleet, tmp_path: Path) -> None:
 
 
 async def test_poll_shards_split_the_clusters(tmp_path: Path) -> None:
-    from exporter.sim.fleet import bench_specs
+    from exporter.sim.cli import bench_specs
 
     specs, clusters = bench_specs(8, 2, 2, "1.4")
     async with SimFleet(tmp_path, specs, clusters=clusters) as fleet:

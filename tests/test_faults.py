@@ -28,7 +28,8 @@ from scrape import Samples, scrape, value
 from exporter.config import load_config
 from exporter.join import Verdict
 from exporter.service import Exporter
-from exporter.sim.fleet import SEED_CLUSTER, SimFleet, generate_key, seed_cluster
+from exporter.sim.fleet import SimFleet, generate_key
+from exporter.sim.seed import SEED_CLUSTER, seed_cluster
 from exporter.sim.vyos_render import VrrpMessage
 
 POLL, TIMEOUT = 0.3, 0.25

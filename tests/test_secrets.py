@@ -18,7 +18,8 @@ import yaml
 from exporter.config import load_config
 from exporter.log import configure_logging
 from exporter.service import Exporter
-from exporter.sim.fleet import SEED_CLUSTER, SimFleet, seed_cluster
+from exporter.sim.fleet import SimFleet
+from exporter.sim.seed import SEED_CLUSTER, seed_cluster
 
 PASSWORD = "pw-Secret-7f3a9c"
 WRONG_PASSWORD = "pw-Wrong-0be41d"

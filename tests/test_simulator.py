@@ -25,18 +25,9 @@ from tabulate import tabulate
 import exporter
 from exporter.model import VrrpGroup, VrrpState
 from exporter.parse import parse_show_vrrp
-from exporter.sim.fleet import (
-    OP_MODE_SCRIPT,
-    SEED_CLUSTER,
-    WRAPPER,
-    SeedPhase,
-    SimFleet,
-    SimRouter,
-    apply_seed_phase,
-    bench_specs,
-    generate_key,
-    seed_cluster,
-)
+from exporter.sim.cli import bench_specs
+from exporter.sim.fleet import OP_MODE_SCRIPT, WRAPPER, SimFleet, SimRouter, generate_key
+from exporter.sim.seed import SEED_CLUSTER, SeedPhase, apply_seed_phase, seed_cluster
 from exporter.sim.vyos_render import (
     SUPPORTED_VERSIONS,
     VrrpMessage,

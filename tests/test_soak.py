@@ -23,7 +23,8 @@ import reporting
 from exporter.config import load_config
 from exporter.model import VrrpState
 from exporter.service import Exporter
-from exporter.sim.fleet import SimFleet, bench_specs
+from exporter.sim.cli import bench_specs
+from exporter.sim.fleet import SimFleet
 
 POLLS = int(os.environ.get("VRRP_SOAK_POLLS", "2000"))
 TIME_LIMIT = 540.0  # seconds; the loop stops by itself at POLLS or at this limit

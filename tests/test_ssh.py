@@ -14,7 +14,8 @@ from scrape import Samples, scrape, value
 from exporter.config import load_config
 from exporter.model import VrrpState
 from exporter.service import Exporter
-from exporter.sim.fleet import SEED_CLUSTER, SeedPhase, SimFleet, apply_seed_phase, seed_cluster
+from exporter.sim.fleet import SimFleet
+from exporter.sim.seed import SEED_CLUSTER, SeedPhase, apply_seed_phase, seed_cluster
 
 POLL = 0.3
 

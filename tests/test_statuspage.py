@@ -24,7 +24,8 @@ from exporter.errors import PollErrorReason
 from exporter.join import build_view
 from exporter.model import ClusterSpec, PollFailure, RouterSnapshot, SyncSetSpec, VrrpGroup
 from exporter.service import Exporter
-from exporter.sim.fleet import SEED_CLUSTER, SeedPhase, SimFleet, seed_cluster
+from exporter.sim.fleet import SimFleet
+from exporter.sim.seed import SEED_CLUSTER, SeedPhase, seed_cluster
 from exporter.web.statuspage import render_status_page
 
 NOW = 1_000_000.0

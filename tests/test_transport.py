@@ -11,7 +11,8 @@ import pytest
 
 from exporter.config import load_config, parse_config, ssh_target
 from exporter.errors import PollErrorReason, TransportError
-from exporter.sim.fleet import SEED_CLUSTER, SimFleet, generate_key, seed_cluster
+from exporter.sim.fleet import SimFleet, generate_key
+from exporter.sim.seed import SEED_CLUSTER, seed_cluster
 from exporter.transport import BACKOFF_CAP_SECONDS, SshTransport, backoff_delay
 
 

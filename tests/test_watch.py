@@ -15,14 +15,8 @@ import yaml
 
 from exporter.config import load_config, parse_config
 from exporter.service import Exporter
-from exporter.sim.fleet import (
-    SEED_CLUSTER,
-    WATCH_COMMAND,
-    SeedPhase,
-    SimFleet,
-    apply_seed_phase,
-    seed_cluster,
-)
+from exporter.sim.fleet import WATCH_COMMAND, SimFleet
+from exporter.sim.seed import SEED_CLUSTER, SeedPhase, apply_seed_phase, seed_cluster
 
 POLL = "5s"
 

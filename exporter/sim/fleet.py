@@ -12,20 +12,17 @@ so the printed Last Transition grows with the clock, and a state change resets i
         config = fleet.write_config()
         apply_seed_phase(fleet.routers, SeedPhase.SPLIT)
 
-Command line (for benchmarks): `python -m exporter.sim --routers N --groups G --dir DIR`.
+The seed's story lives in `sim.seed`, the command line (`python -m exporter.sim`) in `sim.cli`.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import hmac
 import os
-import signal
-import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -46,19 +43,13 @@ from .vyos_render import (
 
 __all__ = [
     "OP_MODE_SCRIPT",
-    "SEED_CLUSTER",
     "WRAPPER",
     "RouterSpec",
-    "SeedPhase",
     "SimAnswer",
     "SimFleet",
     "SimGroup",
     "SimRouter",
-    "apply_seed_phase",
-    "bench_specs",
     "generate_key",
-    "main",
-    "seed_cluster",
 ]
 
 WRAPPER = "/opt/vyatta/bin/vyatta-op-cmd-wrapper"
@@ -676,139 +667,3 @@ def _sync_set_dict(name: str, groups: tuple[str, ...] | None, preferred: str | N
     if preferred is not None:
         out["preferred_master"] = preferred
     return out
-
-
-# --- the seed's story ------------------------------------------------------------------------------------
-
-
-SEED_CLUSTER = ClusterSpec(name="home", routers=("vyos01", "vyos02"), preferred_master="vyos01")
-SEED_PRIORITIES: Mapping[str, int] = {"vyos01": 150, "vyos02": 100}
-SEED_VLANS: tuple[tuple[str, str, int], ...] = (
-    ("VLAN1", "eth0", 1),
-    ("VLAN100", "eth1", 100),
-    ("VLAN101", "eth2", 101),
-)
-
-
-class SeedPhase(StrEnum):
-    """The phases of the incident in shared/seed, in story order."""
-
-    HEALTHY = "healthy"  # vyos01 is MASTER of every VLAN
-    SPLIT = "split"  # VLAN1 on vyos01, VLAN100/VLAN101 on vyos02: the outage
-    SYNC_FAULT = "sync-fault"  # sync-group with different links down: FAULT everywhere
-    PREEMPT_FIX = "preempt-fix"  # preempt + higher priority: vyos01 wins every VLAN back
-
-
-_M, _B, _F = VrrpState.MASTER, VrrpState.BACKUP, VrrpState.FAULT
-# Per phase and router: the state of VLAN1, VLAN100, VLAN101, and their Last Transition ages
-# (seconds) as printed in the seed where it shows that phase (26m13s, 4h27m1s, 38s, 2m37s...).
-_SEED_STORY: Mapping[SeedPhase, Mapping[str, tuple[tuple[VrrpState, ...], tuple[int, ...]]]] = {
-    SeedPhase.HEALTHY: {"vyos01": ((_M, _M, _M), (38, 38, 38)), "vyos02": ((_B, _B, _B), (41, 41, 41))},
-    SeedPhase.SPLIT: {
-        "vyos01": ((_M, _B, _B), (1573, 1755, 1755)),
-        "vyos02": ((_B, _M, _M), (16021, 16245, 16245)),
-    },
-    SeedPhase.SYNC_FAULT: {"vyos01": ((_F, _F, _F), (157, 157, 157)), "vyos02": ((_F, _F, _F), (157, 157, 157))},
-    SeedPhase.PREEMPT_FIX: {"vyos01": ((_M, _M, _M), (38, 38, 38)), "vyos02": ((_B, _B, _B), (41, 41, 41))},
-}
-SEED_PHASES: tuple[SeedPhase, ...] = tuple(SeedPhase)
-
-
-def seed_cluster(version: str = "1.4", phase: SeedPhase = SeedPhase.HEALTHY) -> tuple[RouterSpec, ...]:
-    """vyos01 (priority 150) and vyos02 (priority 100) with the seed's VLAN1/VLAN100/VLAN101.
-
-    The groups start in `phase` with the Last Transition ages the seed shows for it, so a
-    fleet started in SPLIT prints the seed's tables exactly.
-    """
-    specs = []
-    for router, (states, ages) in _SEED_STORY[phase].items():
-        groups = tuple(
-            VrrpGroup(name, iface, vrid, state, SEED_PRIORITIES[router], age)
-            for (name, iface, vrid), state, age in zip(SEED_VLANS, states, ages, strict=True)
-        )
-        specs.append(RouterSpec(router, groups, version))
-    return tuple(specs)
-
-
-def apply_seed_phase(routers: Mapping[str, SimRouter], phase: SeedPhase) -> None:
-    """Move the seed's routers into `phase`; groups whose state changes restart their transition."""
-    for router, (states, _ages) in _SEED_STORY[phase].items():
-        for (name, _iface, _vrid), state in zip(SEED_VLANS, states, strict=True):
-            routers[router].set_state(name, state, SEED_PRIORITIES[router])
-
-
-# --- command line (benchmarks) ------------------------------------------------------------------------------
-
-
-def bench_specs(
-    routers: int, groups: int, cluster_size: int, version: str
-) -> tuple[list[RouterSpec], list[ClusterSpec]]:
-    """`routers` routers in clusters of `cluster_size`; in each, the first is MASTER of all groups."""
-    if not 1 <= groups <= 255:
-        raise ValueError("groups must be between 1 and 255 (one VRID each)")
-    specs: list[RouterSpec] = []
-    clusters: list[ClusterSpec] = []
-    width = max(4, len(str(routers)))
-    for first in range(0, routers, cluster_size):
-        members = []
-        for index in range(first, min(first + cluster_size, routers)):
-            rank = index - first
-            name = f"vyos{index + 1:0{width}d}"
-            state = VrrpState.MASTER if rank == 0 else VrrpState.BACKUP
-            priority = max(1, 200 - 50 * rank)
-            rows = tuple(
-                VrrpGroup(f"VLAN{g + 1}", f"eth{g}", g + 1, state, priority, 60 + index) for g in range(groups)
-            )
-            specs.append(RouterSpec(name, rows, version))
-            members.append(name)
-        clusters.append(ClusterSpec(f"cluster{first // cluster_size + 1:0{width}d}", tuple(members)))
-    return specs, clusters
-
-
-def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m exporter.sim",
-        description="Run simulated VyOS routers (SSH on 127.0.0.1) until SIGTERM/SIGINT.",
-    )
-    parser.add_argument("--routers", type=int, required=True, help="number of routers")
-    parser.add_argument("--groups", type=int, default=3, help="VRRP groups per router (default 3)")
-    parser.add_argument("--dir", type=Path, required=True, help="where config.yml, known_hosts, id_ed25519 go")
-    parser.add_argument("--latency", type=float, default=0.0, help="seconds before each answer")
-    parser.add_argument("--version", default="1.4", help="VyOS version to play (1.2-1.5, default 1.4)")
-    parser.add_argument("--cluster-size", type=int, default=2, help="routers per cluster (default 2)")
-    parser.add_argument("--poll-interval", default="5s", help="poll_interval written to config.yml")
-    parser.add_argument("--timeout", default="3s", help="timeout written to config.yml")
-    args = parser.parse_args(argv)
-    if args.routers < 1 or args.cluster_size < 1:
-        parser.error("--routers and --cluster-size must be at least 1")
-    if args.latency < 0:
-        parser.error("--latency must not be negative")
-    return args
-
-
-async def _run(args: argparse.Namespace) -> int:
-    specs, clusters = bench_specs(args.routers, args.groups, args.cluster_size, args.version)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    async with SimFleet(args.dir, specs, clusters=clusters) as fleet:
-        for router in fleet:
-            router.latency = args.latency
-        fleet.write_config(args.dir / "config.yml", poll_interval=args.poll_interval, timeout=args.timeout)
-        print(f"ready {len(fleet)} routers", flush=True)
-        await stop.wait()
-    return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = _parse_args(argv)
-    try:
-        return asyncio.run(_run(args))
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

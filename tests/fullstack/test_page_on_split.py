@@ -34,7 +34,8 @@ import yaml
 from exporter.config import load_config
 from exporter.join import Verdict
 from exporter.service import Exporter
-from exporter.sim.fleet import SEED_CLUSTER, SeedPhase, SimFleet, apply_seed_phase, seed_cluster
+from exporter.sim.fleet import SimFleet
+from exporter.sim.seed import SEED_CLUSTER, SeedPhase, apply_seed_phase, seed_cluster
 
 from .binaries import require_binary
 from .dashboards import DASHBOARDS, run_panel_queries
