@@ -27,7 +27,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 
 from exporter.collector import VrrpCollector
-from exporter.config import Config, SshTarget, all_targets, load_config
+from exporter.config import Config, load_config
 from exporter.errors import PollError
 from exporter.log import configure_logging
 from exporter.model import RouterSnapshot, VrrpGroup, VrrpState
@@ -37,6 +37,7 @@ from exporter.service import Exporter
 from exporter.sim.cli import bench_specs
 from exporter.sim.vyos_render import render_show_vrrp
 from exporter.store import SnapshotStore
+from exporter.targets import SshTarget, all_targets
 from exporter.transport import SshTransport
 
 from .procs import process_cpu_seconds

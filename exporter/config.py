@@ -18,7 +18,6 @@ import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from .errors import ConfigError
-from .model import DEFAULT_SET_NAME, ClusterSpec, SyncSetSpec
 
 DEFAULT_COMMAND = "/opt/vyatta/bin/vyatta-op-cmd-wrapper show vrrp"
 DEFAULT_USERNAME = "vyos"
@@ -113,74 +112,12 @@ class Config(_Strict):
         return min(DEFAULT_TIMEOUT_SECONDS, 0.8 * self.poll_interval)
 
 
-@dataclass(frozen=True, slots=True)
-class SshTarget:
-    """Everything the transport needs to reach one router, with the overrides already merged."""
-
-    cluster: str
-    router: str
-    address: str
-    port: int
-    username: str
-    command: str
-    private_key: Path | None
-    passphrase_file: Path | None
-    passphrase_env: str | None
-    password_file: Path | None
-    password_env: str | None
-    known_hosts: Path | None
-    insecure_ignore_host_key: bool
-    keepalive_interval: float
-    watch_command: str | None = None
-    watch_pattern: str = DEFAULT_WATCH_PATTERN
-
-
 def merge_ssh(*layers: SshOptions) -> SshOptions:
     """Later layers override earlier ones key by key (only keys that are set)."""
     merged: dict[str, Any] = {}
     for layer in layers:
         merged.update(layer.model_dump(exclude_unset=True, exclude_none=True))
     return SshOptions.model_validate(merged)
-
-
-def ssh_target(config: Config, cluster: ClusterConfig, router: RouterConfig) -> SshTarget:
-    opts = merge_ssh(config.ssh, cluster.ssh, router.ssh)
-    return SshTarget(
-        cluster=cluster.name,
-        router=router.name,
-        address=router.address,
-        port=router.port,
-        username=opts.username or DEFAULT_USERNAME,
-        command=opts.command or DEFAULT_COMMAND,
-        private_key=opts.private_key,
-        passphrase_file=opts.passphrase_file,
-        passphrase_env=opts.passphrase_env,
-        password_file=opts.password_file,
-        password_env=opts.password_env,
-        known_hosts=opts.known_hosts,
-        insecure_ignore_host_key=bool(opts.insecure_ignore_host_key),
-        keepalive_interval=opts.keepalive_interval or 15.0,
-        watch_command=opts.watch_command,
-        watch_pattern=opts.watch_pattern or DEFAULT_WATCH_PATTERN,
-    )
-
-
-def cluster_spec(cluster: ClusterConfig) -> ClusterSpec:
-    sets = (
-        tuple(SyncSetSpec(s.name, tuple(s.groups), s.preferred_master) for s in cluster.sync_sets)
-        if cluster.sync_sets
-        else (SyncSetSpec(DEFAULT_SET_NAME),)
-    )
-    return ClusterSpec(
-        name=cluster.name,
-        routers=tuple(r.name for r in cluster.routers),
-        sets=sets,
-        preferred_master=cluster.preferred_master,
-    )
-
-
-def all_targets(config: Config) -> list[SshTarget]:
-    return [ssh_target(config, c, r) for c in config.clusters for r in c.routers]
 
 
 # --- validation -----------------------------------------------------------------------------------
@@ -286,7 +223,7 @@ def file_problems(config: Config, environ: dict[str, str] | None = None) -> list
     seen: set[tuple[str, str]] = set()
     for ci, cluster in enumerate(config.clusters):
         for ri, router in enumerate(cluster.routers):
-            target = ssh_target(config, cluster, router)
+            target = merge_ssh(config.ssh, cluster.ssh, router.ssh)
             where = f"clusters[{ci}].routers[{ri}]"
             for key in ("private_key", "known_hosts", "passphrase_file", "password_file"):
                 path = getattr(target, key)
@@ -335,7 +272,7 @@ def permission_warnings(config: Config) -> list[str]:
     seen: set[Path] = set()
     for ci, cluster in enumerate(config.clusters):
         for ri, router in enumerate(cluster.routers):
-            target = ssh_target(config, cluster, router)
+            target = merge_ssh(config.ssh, cluster.ssh, router.ssh)
             for key in ("private_key", "passphrase_file", "password_file"):
                 path = getattr(target, key)
                 if path is None or path in seen:

@@ -17,12 +17,13 @@ from collections.abc import Callable
 import structlog
 
 from .aio import cancel_all
-from .config import Config, SshTarget, cluster_spec, ssh_target
+from .config import Config
 from .errors import PollError, PollErrorReason, TransportError
 from .join import ClusterView, Verdict
 from .model import ClusterSpec, PollFailure, RouterSnapshot, VrrpGroup
 from .parse import parse_show_vrrp
 from .store import SnapshotStore
+from .targets import SshTarget, cluster_spec, ssh_target
 from .transport import CommandResult, SshTransport
 from .watch import WatchStreams
 

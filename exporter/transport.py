@@ -19,8 +19,8 @@ from typing import Any
 import asyncssh
 import structlog
 
-from .config import SshTarget
 from .errors import PollErrorReason, TransportError
+from .targets import SshTarget
 
 log = structlog.get_logger("exporter.transport")
 

@@ -16,8 +16,8 @@ from collections.abc import Callable, Iterable
 import structlog
 
 from .aio import cancel_all
-from .config import SshTarget
 from .errors import PollError
+from .targets import SshTarget
 from .transport import SshTransport, backoff_delay
 
 log = structlog.get_logger("exporter.watch")

@@ -6,16 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from exporter.config import (
-    DEFAULT_COMMAND,
-    cluster_spec,
-    file_problems,
-    load_config,
-    parse_config,
-    parse_duration,
-    ssh_target,
-)
+from exporter.config import DEFAULT_COMMAND, file_problems, load_config, parse_config, parse_duration
 from exporter.errors import ConfigError
+from exporter.targets import cluster_spec, ssh_target
 
 FIXTURES = Path(__file__).parent / "fixtures" / "config"
 

@@ -483,9 +483,11 @@ async def test_known_hosts_and_config_files(fleet: SimFleet) -> None:
 
 
 async def test_written_config_is_valid_for_the_exporter(fleet: SimFleet) -> None:
-    config_module = pytest.importorskip("exporter.config")
-    config = config_module.load_config(fleet.write_config(poll_interval="1s", timeout="500ms"))
-    assert [(t.router, t.port) for t in config_module.all_targets(config)] == [
+    from exporter.config import load_config
+    from exporter.targets import all_targets
+
+    config = load_config(fleet.write_config(poll_interval="1s", timeout="500ms"))
+    assert [(t.router, t.port) for t in all_targets(config)] == [
         ("vyos01", fleet["vyos01"].port),
         ("vyos02", fleet["vyos02"].port),
     ]

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from exporter.config import load_config, parse_config, ssh_target
+from exporter.config import load_config, parse_config
 from exporter.errors import PollErrorReason, TransportError
 from exporter.sim.fleet import SimFleet, generate_key
 from exporter.sim.seed import SEED_CLUSTER, seed_cluster
+from exporter.targets import ssh_target
 from exporter.transport import BACKOFF_CAP_SECONDS, SshTransport, backoff_delay
 
 
