@@ -280,7 +280,7 @@ async def fleet(p: Params) -> Result:
 async def fleet_scrape(poller: Poller, one_round: Callable[[str], Awaitable[Result]]) -> Result:
     """/metrics on the fleet's real store: render cold, then after one more poll round; and the
     process's peak RSS while scraping each way (10,000 groups make 10 MB of text)."""
-    collector = VrrpCollector(poller)
+    collector = VrrpCollector(poller.views)
     registry = CollectorRegistry()
     registry.register(collector)
     reset_peak_rss()
@@ -408,8 +408,8 @@ class SyntheticFleet:
                 replace(g, last_transition_age_seconds=(g.last_transition_age_seconds or 0) + grown)
                 for g in self.tables[t.router]
             )
-            self.exporter.store.record(RouterSnapshot(t.cluster, t.router, now, 0.0123, groups, None, now))
-        self.exporter.poller.views()  # the poller builds every cluster's view after its round
+            self.exporter.poller.store.record(RouterSnapshot(t.cluster, t.router, now, 0.0123, groups, None, now))
+        self.exporter.views.clusters()  # the poller builds every cluster's view after its round
 
 
 async def scrape(p: Params) -> Result:
@@ -421,7 +421,7 @@ async def scrape(p: Params) -> Result:
         fleet = SyntheticFleet(groups // 10, 10)
         exporter = fleet.exporter
         fleet.poll_round()
-        collector = VrrpCollector(exporter.poller)
+        collector = VrrpCollector(exporter.views)
         alone = CollectorRegistry()
         alone.register(collector)
         started = time.perf_counter()

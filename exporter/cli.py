@@ -23,7 +23,7 @@ from .log import FORMATS, LEVELS, configure_logging
 
 log = structlog.get_logger("exporter.cli")
 
-EXIT_OK, EXIT_CONFIG = 0, 2  # poll's 1 and 3 come from the verdict (verdict.EXIT_CODES)
+EXIT_OK, EXIT_CONFIG = 0, 2  # poll's 1 and 3 come from the findings (findings.EXIT_CODES)
 DEFAULT_CONFIG = "vrrp-exporter.yml"
 
 
@@ -161,9 +161,9 @@ def check_config(path: str) -> int:
 
 
 async def _poll(path: str, output: str, shard: Shard | None) -> int:
+    from .findings import overall_exit_code
     from .poller import Poller
-    from .report import overall_exit_code, render_json, render_table
-    from .store import SnapshotStore
+    from .report import render_json, render_table
 
     config = _load(path)
     if config is None:
@@ -172,7 +172,7 @@ async def _poll(path: str, output: str, shard: Shard | None) -> int:
         print(f"warning: {warning}", file=sys.stderr)
     if shard is not None:
         config = shard.select(config)
-    poller = Poller(config, SnapshotStore())
+    poller = Poller(config)
     try:
         views = await poller.poll_once()
     finally:

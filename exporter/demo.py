@@ -87,7 +87,7 @@ async def _play(
     exporter.poller.wake(SEED_CLUSTER.name)
     async with asyncio.timeout(30):
         await exporter.poller.wait_next_round()
-    view = exporter.poller.view(SEED_CLUSTER.name)
+    view = exporter.views.cluster(SEED_CLUSTER.name)
     split = await _split_from_metrics(session, metrics_url)
     ok = view.verdict is phase.expected
     split_text = ", ".join(f'vrrp_master_split{{set="{k}"}}={v:g}' for k, v in sorted(split.items()))

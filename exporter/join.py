@@ -1,12 +1,14 @@
-"""The cluster join: put every router's `show vrrp` side by side and say what is wrong.
+"""The cluster join: put every router's `show vrrp` side by side and find what is wrong.
 
-Pure: snapshots and a clock value in, a ClusterView out. The collector, the `poll` command and the
-status page all read the same view, so they can never disagree.
+Pure: the cluster's spec, its routers' snapshots and which of them are fresh in, a ClusterView out;
+freshness is judged by the read side (views.py), English wording and exit codes are findings.py's.
+The collector, the `poll` command and the status page all read the same view, so they can never
+disagree.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -23,13 +25,19 @@ class Verdict(StrEnum):
     ROUTER_DOWN = "router_down"
 
 
-EXIT_CODES = {
-    Verdict.HEALTHY: 0,
-    Verdict.SPLIT: 1,
-    Verdict.NO_MASTER: 1,
-    Verdict.DUAL_MASTER: 1,
-    Verdict.ROUTER_DOWN: 3,
-}
+class Notice(StrEnum):
+    """Findings that are not failures: they never change the verdict."""
+
+    NOT_PREFERRED = "not_preferred"  # a group's master is not its preferred master
+    MISSING_GROUPS = "missing_groups"  # a sync set names groups no up router reports
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One thing wrong (or worth a warning) in a cluster, about one set, group or router by name."""
+
+    kind: Verdict | Notice
+    subject: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,78 +110,44 @@ class ClusterView:
     def group(self, name: str) -> GroupView | None:
         return next((g for g in self.groups if g.name == name), None)
 
-    def problems(self) -> list[tuple[Verdict, str]]:
-        """Every finding, most severe kind first; each message names the routers involved."""
-        found: list[tuple[Verdict, str]] = []
-        for s in self.sets:
-            if s.split:
-                where = "; ".join(f"{r}: {', '.join(gs)}" for r, gs in s.masters.items())
-                found.append((Verdict.SPLIT, f"set {s.name} is split across {s.master_count} routers ({where})"))
+    def set(self, name: str) -> SetView | None:
+        return next((s for s in self.sets if s.name == name), None)
+
+    def router(self, name: str) -> RouterView | None:
+        return next((r for r in self.routers if r.name == name), None)
+
+    def problems(self) -> list[Finding]:
+        """Every failure, in the order `poll` reports them."""
+        found = [Finding(Verdict.SPLIT, s.name) for s in self.sets if s.split]
         if self.all_up:
             # Without every router's table a missing MASTER may just sit on the router we cannot see.
-            for g in self.groups:
-                if g.no_master:
-                    found.append((Verdict.NO_MASTER, f"group {g.name} has no master ({_states(g)})"))
-        for g in self.groups:
-            if g.dual_master:
-                found.append((Verdict.DUAL_MASTER, f"group {g.name} is MASTER on {', '.join(g.masters)}"))
-        for r in self.routers:
-            if not r.up:
-                found.append((Verdict.ROUTER_DOWN, f"router {r.name} is down ({_why_down(r)})"))
+            found += [Finding(Verdict.NO_MASTER, g.name) for g in self.groups if g.no_master]
+        found += [Finding(Verdict.DUAL_MASTER, g.name) for g in self.groups if g.dual_master]
+        found += [Finding(Verdict.ROUTER_DOWN, r.name) for r in self.routers if not r.up]
         return found
 
     @property
     def verdict(self) -> Verdict:
-        kinds = {kind for kind, _ in self.problems()}
+        kinds = {finding.kind for finding in self.problems()}
         # A dual master is the most specific finding: the split it implies is its consequence.
         for kind in (Verdict.DUAL_MASTER, Verdict.SPLIT, Verdict.NO_MASTER, Verdict.ROUTER_DOWN):
             if kind in kinds:
                 return kind
         return Verdict.HEALTHY
 
-    @property
-    def exit_code(self) -> int:
-        return EXIT_CODES[self.verdict]
-
-    def warnings(self) -> list[str]:
+    def notices(self) -> list[Finding]:
         """Findings that are not failures: drift from the preferred master, sync-set typos."""
-        notes = [
-            f"group {group} is not on its preferred master {router}"
-            for group, (router, is_master) in self.preferred.items()
-            if not is_master
+        found = [
+            Finding(Notice.NOT_PREFERRED, group) for group, (_, is_master) in self.preferred.items() if not is_master
         ]
-        notes += [
-            f"set {s.name} names group(s) no router reports: {', '.join(s.missing_groups)}"
-            for s in self.sets
-            if s.missing_groups and self.any_up
-        ]
-        return notes
+        if self.any_up:
+            found += [Finding(Notice.MISSING_GROUPS, s.name) for s in self.sets if s.missing_groups]
+        return found
 
 
-def _states(g: GroupView) -> str:
-    return ", ".join(f"{r} {row.state if row else 'absent'}" for r, row in g.states.items())
-
-
-def _why_down(r: RouterView) -> str:
-    if r.snapshot is None:
-        return "not polled yet"
-    if r.snapshot.failure is not None:
-        return f"{r.snapshot.failure.reason}: {r.snapshot.failure.message}"
-    return "data is stale"
-
-
-def is_fresh(snapshot: RouterSnapshot, now: float, max_age: float) -> bool:
-    return snapshot.last_success_at is not None and now - snapshot.last_success_at <= max_age
-
-
-def build_view(
-    spec: ClusterSpec,
-    snapshots: Mapping[str, RouterSnapshot],
-    now: float,
-    max_age: float,
-) -> ClusterView:
-    """Join the latest snapshot of each router of `spec`. Only up, fresh routers count."""
-    routers = tuple(_router_view(name, snapshots.get(name), now, max_age) for name in spec.routers)
+def build_view(spec: ClusterSpec, snapshots: Mapping[str, RouterSnapshot], fresh: Collection[str]) -> ClusterView:
+    """Join the latest snapshot of each router of `spec`. Only up routers named in `fresh` count."""
+    routers = tuple(_router_view(name, snapshots.get(name), name in fresh) for name in spec.routers)
     tables = {r.name: r.groups for r in routers if r.up}
     names = sorted({g for table in tables.values() for g in table})
     groups = tuple(_group_view(name, tables) for name in names)
@@ -182,10 +156,9 @@ def build_view(
     return ClusterView(spec, routers, groups, sets, _preferred(spec, sets, by_name))
 
 
-def _router_view(name: str, snapshot: RouterSnapshot | None, now: float, max_age: float) -> RouterView:
+def _router_view(name: str, snapshot: RouterSnapshot | None, fresh: bool) -> RouterView:
     if snapshot is None:
         return RouterView(name, None, up=False, stale=False)
-    fresh = is_fresh(snapshot, now, max_age)
     return RouterView(name, snapshot, up=snapshot.ok and fresh, stale=snapshot.ok and not fresh)
 
 

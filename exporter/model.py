@@ -37,6 +37,15 @@ class VrrpGroup:
 
 
 @dataclass(frozen=True, slots=True)
+class CommandResult:
+    """What one SSH command printed and how it exited."""
+
+    stdout: str
+    stderr: str
+    exit_status: int
+
+
+@dataclass(frozen=True, slots=True)
 class PollFailure:
     reason: PollErrorReason
     message: str

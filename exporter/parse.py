@@ -27,8 +27,8 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from .errors import ParseError, VrrpUnavailableError
-from .model import VrrpGroup, VrrpState
+from .errors import ParseError, PollError, PollErrorReason, TransportError, VrrpUnavailableError
+from .model import CommandResult, VrrpGroup, VrrpState
 
 __all__ = ["MAX_LINE_CHARS", "MAX_OUTPUT_CHARS", "parse_duration", "parse_show_vrrp"]
 
@@ -474,3 +474,35 @@ def _json_int(record: Mapping[str, object], key: str, low: int, high: int, where
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise ParseError(f"{where}: {key!r} is missing or not an integer from {low} to {high}")
     return value
+
+
+# --- a command result -----------------------------------------------------------------------------
+
+
+def interpret(result: CommandResult, now: float) -> tuple[VrrpGroup, ...]:
+    """Turn a command result into groups, or raise PollError saying why not.
+
+    `now` turns the absolute transition times of VyOS's JSON output into ages.
+    """
+    if result.exit_status != 0:
+        # VyOS op-mode exits non-zero for "VRRP is not running" on some versions: that is still a
+        # valid answer (zero groups). Anything else with a failing exit status is a command error.
+        text = result.stdout if result.stdout.strip() else result.stderr
+        try:
+            groups = parse_show_vrrp(text, now=now)
+        except PollError as exc:
+            if exc.reason is PollErrorReason.COMMAND:
+                raise
+            detail = (result.stderr.strip() or result.stdout.strip() or "no output").splitlines()[0][:200]
+            raise TransportError(
+                f"command exited with status {result.exit_status}: {detail}", PollErrorReason.COMMAND
+            ) from exc
+        if groups:
+            raise TransportError(
+                f"command exited with status {result.exit_status} despite printing a table",
+                PollErrorReason.COMMAND,
+            )
+        return groups
+    if not result.stdout.strip() and result.stderr.strip():
+        return parse_show_vrrp(result.stderr, now=now)
+    return parse_show_vrrp(result.stdout, now=now)

@@ -5,6 +5,9 @@ takes tens to hundreds of milliseconds per router and several Prometheus servers
 scrape must stay cheap and must never open SSH sessions. Data age is exported
 (`vrrp_last_poll_success_timestamp_seconds`) and data older than 3 intervals counts as down.
 All routers of a cluster are polled together, so the join compares tables taken at the same moment.
+
+The poller writes the store; what it logs about a cluster it reads back from the views, like
+everyone else. It reaches routers through the `Transport` protocol (SshTransport in production).
 """
 
 from __future__ import annotations
@@ -13,64 +16,47 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 import structlog
 
 from .aio import cancel_all
 from .config import Config
-from .errors import PollError, PollErrorReason, TransportError
+from .errors import PollError, PollErrorReason
+from .findings import problems
 from .join import ClusterView, Verdict
-from .model import ClusterSpec, PollFailure, RouterSnapshot, VrrpGroup
-from .parse import parse_show_vrrp
+from .model import CommandResult, PollFailure, RouterSnapshot, VrrpGroup
+from .parse import interpret
 from .store import SnapshotStore
-from .targets import SshTarget, cluster_spec, ssh_target
-from .transport import CommandResult, SshTransport
+from .targets import Runtime, SshTarget
+from .transport import SshTransport
+from .views import Views
 from .watch import WatchStreams
 
 log = structlog.get_logger("exporter.poller")
 
-STALE_AFTER_INTERVALS = 3
 
+class Transport(Protocol):
+    """How the poller reaches a router (SshTransport; tests may pass a scripted one)."""
 
-def interpret(result: CommandResult, now: float) -> tuple[VrrpGroup, ...]:
-    """Turn a command result into groups, or raise PollError saying why not.
+    async def run(self, target: SshTarget, time_limit: float) -> CommandResult: ...
 
-    `now` turns the absolute transition times of VyOS's JSON output into ages.
-    """
-    if result.exit_status != 0:
-        # VyOS op-mode exits non-zero for "VRRP is not running" on some versions: that is still a
-        # valid answer (zero groups). Anything else with a failing exit status is a command error.
-        text = result.stdout if result.stdout.strip() else result.stderr
-        try:
-            groups = parse_show_vrrp(text, now=now)
-        except PollError as exc:
-            if exc.reason is PollErrorReason.COMMAND:
-                raise
-            detail = (result.stderr.strip() or result.stdout.strip() or "no output").splitlines()[0][:200]
-            raise TransportError(
-                f"command exited with status {result.exit_status}: {detail}", PollErrorReason.COMMAND
-            ) from exc
-        if groups:
-            raise TransportError(
-                f"command exited with status {result.exit_status} despite printing a table",
-                PollErrorReason.COMMAND,
-            )
-        return groups
-    if not result.stdout.strip() and result.stderr.strip():
-        return parse_show_vrrp(result.stderr, now=now)
-    return parse_show_vrrp(result.stdout, now=now)
+    async def forget(self, keep: set[tuple[str, str]]) -> None: ...
+
+    async def close(self) -> None: ...
 
 
 class Poller:
     def __init__(
         self,
         config: Config,
-        store: SnapshotStore,
-        transport: SshTransport | None = None,
+        store: SnapshotStore | None = None,
+        transport: Transport | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.store = store
-        self.transport = transport or SshTransport()
+        self.store = store or SnapshotStore()
+        self.views = Views(self.store, clock)
+        self.transport: Transport = transport or SshTransport()
         self._clock = clock
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._wake: dict[str, asyncio.Event] = {}
@@ -79,56 +65,50 @@ class Poller:
         self._router_status: dict[tuple[str, str], PollErrorReason | None] = {}
         self._verdicts: dict[str, Verdict] = {}
         self._report_missing: set[str] = set()
-        self.watches = WatchStreams(self.transport, self.wake)
+        # Watch streams need SSH sessions: a scripted transport has none.
+        ssh = self.transport if isinstance(self.transport, SshTransport) else None
+        self.watches = WatchStreams(ssh, self.wake) if ssh is not None else None
         self._set_config(config)
 
     # --- configuration ----------------------------------------------------------------------------
 
     def _set_config(self, config: Config) -> None:
-        self.config = config
-        self._clusters = {c.name: c for c in config.clusters}
-        self.specs: dict[str, ClusterSpec] = {c.name: cluster_spec(c) for c in config.clusters}
-        self._targets: dict[str, list[SshTarget]] = {
-            c.name: [ssh_target(config, c, r) for r in c.routers] for c in config.clusters
-        }
+        self.runtime = Runtime.of(config)
+        self.views.configure(self.runtime.specs.values(), config.poll_interval)
         self._semaphore = asyncio.Semaphore(config.max_concurrent_polls)
         # Sync-set typos are reported after the first round of every (re)load.
-        self._report_missing = set(self._clusters)
+        self._report_missing = set(self.runtime.specs)
 
     @property
-    def max_age(self) -> float:
-        return STALE_AFTER_INTERVALS * self.config.poll_interval
-
-    def view(self, cluster: str) -> ClusterView:
-        return self.store.view(self.specs[cluster], self._clock(), self.max_age)
-
-    def views(self) -> list[ClusterView]:
-        return [self.view(name) for name in self.specs]
+    def config(self) -> Config:
+        return self.runtime.config
 
     def ready(self) -> bool:
-        return all(self.store.rounds(name) > 0 for name in self.specs)
+        return self.views.ready()
 
     async def reload(self, config: Config) -> None:
         """Swap in a validated config: stop polling, drop removed routers, start again."""
         await self.stop(close_transport=False)
         self._set_config(config)
-        keep = {(t.cluster, t.router) for targets in self._targets.values() for t in targets}
+        keep = {(t.cluster, t.router) for t in self.runtime.all_targets()}
         self.store.retain(keep)
         self._router_status = {k: v for k, v in self._router_status.items() if k in keep}
-        self._verdicts = {k: v for k, v in self._verdicts.items() if k in self._clusters}
+        self._verdicts = {k: v for k, v in self._verdicts.items() if k in self.runtime.specs}
         await self.transport.forget(keep)
         self.start()
 
     # --- running ----------------------------------------------------------------------------------
 
     def start(self) -> None:
-        for name in self._clusters:
+        for name in self.runtime.specs:
             self._wake[name] = asyncio.Event()
             self._tasks[name] = asyncio.create_task(self._loop(name), name=f"poll-{name}")
-        self.watches.start((t for targets in self._targets.values() for t in targets), self.config.command_timeout)
+        if self.watches is not None:
+            self.watches.start(self.runtime.all_targets(), self.config.command_timeout)
 
     async def stop(self, close_transport: bool = True) -> None:
-        await self.watches.stop()
+        if self.watches is not None:
+            await self.watches.stop()
         await cancel_all(self._tasks)
         if close_transport:
             await self.transport.close()
@@ -143,7 +123,7 @@ class Poller:
         """Wait until every cluster has completed a round that *started* after this call.
 
         Callers bound the wait with `asyncio.timeout`."""
-        target = {name: self._started.get(name, 0) + 1 for name in self._clusters}
+        target = {name: self._started.get(name, 0) + 1 for name in self.runtime.specs}
         async with self._round_done:
             await self._round_done.wait_for(lambda: all(self.store.rounds(n) >= k for n, k in target.items()))
 
@@ -166,12 +146,12 @@ class Poller:
 
     async def poll_once(self) -> list[ClusterView]:
         """One round of every cluster, concurrently (the `poll` command)."""
-        await asyncio.gather(*(self.poll_cluster(name) for name in self._clusters))
-        return self.views()
+        await asyncio.gather(*(self.poll_cluster(name) for name in self.runtime.specs))
+        return self.views.clusters()
 
     async def poll_cluster(self, name: str) -> list[RouterSnapshot]:
         self._started[name] = self._started.get(name, 0) + 1
-        snapshots = await asyncio.gather(*(self.poll_router(t) for t in self._targets[name]))
+        snapshots = await asyncio.gather(*(self.poll_router(t) for t in self.runtime.targets[name]))
         for snapshot in snapshots:
             self._record(snapshot)
         self.store.finish_round(name)
@@ -203,7 +183,7 @@ class Poller:
         )
 
     def watch_status(self) -> dict[tuple[str, str], tuple[bool, int]]:
-        return self.watches.status()
+        return self.watches.status() if self.watches is not None else {}
 
     # --- logging: once per change, not once per poll ------------------------------------------------
 
@@ -230,11 +210,11 @@ class Poller:
             bound.debug("poll_ok", groups=len(snapshot.groups), duration_seconds=round(snapshot.duration_seconds, 3))
 
     def _report(self, name: str) -> None:
-        view = self.view(name)
+        view = self.views.cluster(name)
         verdict = view.verdict
         previous = self._verdicts.get(name)
         if verdict != previous:
-            problems = "; ".join(message for _, message in view.problems())
+            found = "; ".join(message for _, message in problems(view))
             if verdict is Verdict.HEALTHY:
                 log.info(
                     "cluster_verdict_changed",
@@ -248,7 +228,7 @@ class Poller:
                     cluster=name,
                     verdict=str(verdict),
                     previous=str(previous) if previous else None,
-                    problems=problems,
+                    problems=found,
                 )
             self._verdicts[name] = verdict
         if name in self._report_missing and view.any_up:

@@ -5,17 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from .findings import exit_code, overall_exit_code, problems, warnings
 from .join import ClusterView, GroupView, RouterView, Verdict
 from .model import VrrpGroup
-
-
-def overall_exit_code(views: list[ClusterView]) -> int:
-    """1 if anything is split/masterless/dual, else 3 if a router is unreachable, else 0."""
-    codes = {view.exit_code for view in views}
-    for code in (1, 3):
-        if code in codes:
-            return code
-    return 0
 
 
 def _cell(row: VrrpGroup | None) -> str:
@@ -67,11 +59,11 @@ def render_view(view: ClusterView) -> str:
             lines.append(f"set {s.name}: SPLIT across {s.master_count} routers: {holders}")
         else:
             lines.append(f"set {s.name}: ok, all masters on {next(iter(s.masters))}")
-    for kind, message in view.problems():
+    for kind, message in problems(view):
         if kind is not Verdict.SPLIT:
             lines.append(f"{kind.value.replace('_', ' ')}: {message}")
-    lines += [f"warning: {w}" for w in view.warnings()]
-    lines.append(f"verdict {view.spec.name}: {view.verdict.value.upper()} (exit {view.exit_code})")
+    lines += [f"warning: {w}" for w in warnings(view)]
+    lines.append(f"verdict {view.spec.name}: {view.verdict.value.upper()} (exit {exit_code(view)})")
     return "\n".join(lines)
 
 
@@ -109,7 +101,7 @@ def view_json(view: ClusterView) -> dict[str, Any]:
     return {
         "name": view.spec.name,
         "verdict": view.verdict.value,
-        "exit_code": view.exit_code,
+        "exit_code": exit_code(view),
         "routers": routers,
         "groups": [
             {
@@ -130,8 +122,8 @@ def view_json(view: ClusterView) -> dict[str, Any]:
             }
             for s in view.sets
         ],
-        "problems": [message for _, message in view.problems()],
-        "warnings": view.warnings(),
+        "problems": [message for _, message in problems(view)],
+        "warnings": warnings(view),
     }
 
 

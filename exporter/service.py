@@ -15,12 +15,11 @@ from prometheus_client import CollectorRegistry, Gauge
 from .collector import VrrpCollector
 from .config import Config, Shard, load_config, permission_warnings
 from .errors import ConfigError
-from .poller import Poller
-from .store import SnapshotStore
-from .transport import SshTransport
+from .exposition import Exposition
+from .poller import Poller, Transport
 from .watchmetrics import WatchCollector
 from .web import guard as webserver
-from .web.http import FastMetrics, HttpContext, build_app
+from .web.http import HttpContext, build_app
 
 log = structlog.get_logger("exporter.service")
 
@@ -44,7 +43,7 @@ class Exporter:
         self,
         config: Config,
         config_path: Path | None = None,
-        transport: SshTransport | None = None,
+        transport: Transport | None = None,
         shard: Shard | None = None,
     ):
         self.shard = shard
@@ -52,15 +51,15 @@ class Exporter:
             config = shard.select(config)
         warn_permissions(config)
         self.config_path = config_path
-        self.store = SnapshotStore()
-        self.poller = Poller(config, self.store, transport)
-        collector = VrrpCollector(self.poller)
+        self.poller = Poller(config, transport=transport)
+        self.views = self.poller.views
+        collector = VrrpCollector(self.views)
         rest = CollectorRegistry()  # everything but the VRRP series, which /metrics renders itself
         rest.register(WatchCollector(self.poller.watch_status))
         self.registry = CollectorRegistry()  # all of /metrics, in this order
         self.registry.register(collector)
         self.registry.register(rest)
-        self._fast_metrics = FastMetrics(collector, rest)
+        self.exposition = Exposition(self.registry, collector, rest)
         self._reload_ok = Gauge(
             "vrrp_exporter_config_last_reload_successful",
             "1 if the last configuration (re)load succeeded, else 0 (the previous config keeps running).",
@@ -112,12 +111,11 @@ class Exporter:
 
     def app(self, telemetry_path: str = "/metrics", middlewares: list[Middleware] | None = None) -> web.Application:
         ctx = HttpContext(
-            registry=self.registry,
-            views=self.poller.views,
-            ready=self.poller.ready,
+            exposition=self.exposition,
+            views=self.views.clusters,
+            ready=self.views.ready,
             reload=self.reload,
             telemetry_path=telemetry_path,
-            fast=self._fast_metrics,
         )
         return build_app(ctx, middlewares)
 

@@ -1,11 +1,12 @@
-"""The snapshot store: the last poll of every router plus the counters derived from poll history.
+"""The write side: the last poll of every router plus what only poll history can tell.
 
-Written only by the poller, read by scrapes, `poll` and the status page. Everything runs on one
-event loop, so a scrape never sees a half-applied update.
+Per router: the last snapshot, each group's transition history, error counters by reason, and a
+generation number that changes whenever anything its group series show changes. Written only by
+the poller; read through `views.Views`. Everything runs on one event loop, so a reader never sees a
+half-applied update. Judging freshness and joining the routers' tables is the read side's job.
 
 Sized for one exporter polling 1,000 routers x 10 groups: history is indexed per router (a poll
-touches only its own router's entries) and cluster views are reused until something they show
-changes (docs/performance.md has the profiles behind both).
+touches only its own router's entries; docs/performance.md has the profiles).
 """
 
 from __future__ import annotations
@@ -14,8 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 
 from .errors import PollErrorReason
-from .join import ClusterView, build_view, is_fresh
-from .model import ClusterSpec, RouterSnapshot, VrrpState
+from .model import RouterSnapshot, VrrpState
 
 RouterKey = tuple[str, str]  # (cluster, router)
 
@@ -32,12 +32,6 @@ class _GroupHistory:
     transitions: int = 0
 
 
-# What a cached view was built from: the spec, the freshness limit, and per router the snapshot
-# object and whether it was fresh. Snapshots are immutable and replaced on every poll, so
-# comparing them by identity (tuple equality checks `is` first) tells whether anything changed.
-_ViewKey = tuple[ClusterSpec, float, tuple[tuple[RouterSnapshot | None, bool], ...]]
-
-
 class SnapshotStore:
     def __init__(self) -> None:
         self._snapshots: dict[RouterKey, RouterSnapshot] = {}
@@ -45,11 +39,10 @@ class SnapshotStore:
         self._history: dict[RouterKey, dict[str, _GroupHistory]] = {}
         self._errors: dict[tuple[str, str, PollErrorReason], int] = {}
         self._rounds: dict[str, int] = {}
-        self._views: dict[str, tuple[_ViewKey, ClusterView]] = {}
         # Per router: what its group series show, and a number that changes whenever that does.
         self._group_signatures: dict[RouterKey, tuple[object, object]] = {}
-        self._group_versions: dict[RouterKey, int] = {}
-        self._next_version = 0
+        self._generations: dict[RouterKey, int] = {}
+        self._next_generation = 0
 
     # --- writes (poller) ------------------------------------------------------------------------
 
@@ -66,7 +59,7 @@ class SnapshotStore:
             return []
         self._snapshots[key] = snapshot
         changes = self._track(snapshot)
-        self._update_group_version(key, snapshot)
+        self._update_generation(key, snapshot)
         return changes
 
     def _track(self, snapshot: RouterSnapshot) -> list[tuple[str, VrrpState | None, VrrpState]]:
@@ -100,18 +93,18 @@ class SnapshotStore:
             del history[name]
         return changes
 
-    def _update_group_version(self, key: RouterKey, snapshot: RouterSnapshot) -> None:
-        """Give the router a new group version if anything its group series show has changed.
+    def _update_generation(self, key: RouterKey, snapshot: RouterSnapshot) -> None:
+        """Give the router a new generation if anything its group series show has changed.
 
         Lets a renderer reuse a router's group lines between scrapes: a VyOS age that merely grew
-        changes nothing exported, so a steady router keeps its version across polls."""
+        changes nothing exported, so a steady router keeps its generation across polls."""
         rows = tuple((g.name, g.interface, g.vrid, g.state, g.priority) for g in snapshot.groups)
         history = tuple((name, h.transition_at, h.transitions) for name, h in self._history[key].items())
         signature = (rows, history)
         if self._group_signatures.get(key) != signature:
             self._group_signatures[key] = signature
-            self._next_version += 1  # never reused, even for a router removed and added again
-            self._group_versions[key] = self._next_version
+            self._next_generation += 1  # never reused, even for a router removed and added again
+            self._generations[key] = self._next_generation
 
     def finish_round(self, cluster: str) -> None:
         self._rounds[cluster] = self._rounds.get(cluster, 0) + 1
@@ -125,8 +118,7 @@ class SnapshotStore:
         self._errors = {k: v for k, v in self._errors.items() if k[:2] in keep}
         self._rounds = {k: v for k, v in self._rounds.items() if k in clusters}
         self._group_signatures = {k: v for k, v in self._group_signatures.items() if k in keep}
-        self._group_versions = {k: v for k, v in self._group_versions.items() if k in keep}
-        self._views.clear()
+        self._generations = {k: v for k, v in self._generations.items() if k in keep}
 
     # --- reads ----------------------------------------------------------------------------------
 
@@ -136,23 +128,6 @@ class SnapshotStore:
     def cluster_snapshots(self, cluster: str, routers: Iterable[str]) -> dict[str, RouterSnapshot]:
         return {r: s for r in routers if (s := self._snapshots.get((cluster, r))) is not None}
 
-    def view(self, spec: ClusterSpec, now: float, max_age: float) -> ClusterView:
-        """The cluster's join at `now`; the same (immutable) object until an input changes.
-
-        A scrape asks for every cluster's view; at 1,000 routers rebuilding them all took about
-        a third of the /metrics budget, while between two polls nothing changes but the clock."""
-        snapshots = self.cluster_snapshots(spec.name, spec.routers)
-        inputs = tuple(
-            (s, s is not None and is_fresh(s, now, max_age)) for s in (snapshots.get(r) for r in spec.routers)
-        )
-        key: _ViewKey = (spec, max_age, inputs)
-        cached = self._views.get(spec.name)
-        if cached is not None and cached[0] == key:
-            return cached[1]
-        view = build_view(spec, snapshots, now, max_age)
-        self._views[spec.name] = (key, view)
-        return view
-
     def transitions(self, cluster: str, router: str, group: str) -> int:
         history = self._history.get((cluster, router), {}).get(group)
         return history.transitions if history else 0
@@ -161,9 +136,9 @@ class SnapshotStore:
         history = self._history.get((cluster, router), {}).get(group)
         return history.transition_at if history else None
 
-    def group_version(self, cluster: str, router: str) -> int:
+    def generation(self, cluster: str, router: str) -> int:
         """Changes whenever the router's group series would change (0: no successful poll yet)."""
-        return self._group_versions.get((cluster, router), 0)
+        return self._generations.get((cluster, router), 0)
 
     def errors(self, cluster: str, router: str) -> Mapping[PollErrorReason, int]:
         return {reason: self._errors.get((cluster, router, reason), 0) for reason in _REASONS}

@@ -77,3 +77,23 @@ def cluster_spec(cluster: ClusterConfig) -> ClusterSpec:
 
 def all_targets(config: Config) -> list[SshTarget]:
     return [ssh_target(config, c, r) for c in config.clusters for r in c.routers]
+
+
+@dataclass(frozen=True, slots=True)
+class Runtime:
+    """A validated config resolved once for running: what the poller, watch streams and views use."""
+
+    config: Config
+    specs: dict[str, ClusterSpec]  # by cluster name, in config order
+    targets: dict[str, tuple[SshTarget, ...]]  # by cluster name, routers in config order
+
+    @classmethod
+    def of(cls, config: Config) -> Runtime:
+        return cls(
+            config=config,
+            specs={c.name: cluster_spec(c) for c in config.clusters},
+            targets={c.name: tuple(ssh_target(config, c, r) for r in c.routers) for c in config.clusters},
+        )
+
+    def all_targets(self) -> list[SshTarget]:
+        return [t for targets in self.targets.values() for t in targets]

@@ -20,6 +20,7 @@ import asyncssh
 import structlog
 
 from .errors import PollErrorReason, TransportError
+from .model import CommandResult
 from .targets import SshTarget
 
 log = structlog.get_logger("exporter.transport")
@@ -49,13 +50,6 @@ _CONNECT_REASONS = {
     PollErrorReason.AUTH,
     PollErrorReason.HOSTKEY,
 }
-
-
-@dataclass(frozen=True, slots=True)
-class CommandResult:
-    stdout: str
-    stderr: str
-    exit_status: int
 
 
 def backoff_delay(failures: int, rng: Callable[[], float] = random.random) -> float:

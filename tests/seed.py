@@ -5,9 +5,16 @@ dual master that the story itself never reaches."""
 
 from __future__ import annotations
 
-from exporter.model import RouterSnapshot, VrrpGroup, VrrpState
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry
+
+from exporter.collector import VrrpCollector
+from exporter.model import ClusterSpec, RouterSnapshot, VrrpGroup, VrrpState
 from exporter.sim.seed import SEED_PRIORITIES as PRIORITY
 from exporter.sim.seed import SEED_VLANS as GROUPS
+from exporter.store import SnapshotStore
+from exporter.views import Views
 
 M, B, F, D = VrrpState.MASTER, VrrpState.BACKUP, VrrpState.FAULT, VrrpState.DISABLED
 
@@ -55,3 +62,29 @@ def situation(name: str, now: float = 1_000_000.0) -> dict[str, RouterSnapshot]:
         "vyos01": snapshot("vyos01", table("vyos01", one), now),
         "vyos02": snapshot("vyos02", table("vyos02", two), now),
     }
+
+
+@dataclass
+class Source:
+    """A store and the read side over it, at a clock the test sets (poll interval 5 s: stale after 15 s)."""
+
+    store: SnapshotStore
+    specs: list[ClusterSpec]
+    now: float = 1_000_000.0
+
+    def __post_init__(self) -> None:
+        self.views = Views(self.store, clock=lambda: self.now)
+        self.views.configure(self.specs, poll_interval=5.0)
+
+
+def setup(spec: ClusterSpec | None = None) -> tuple[Source, CollectorRegistry]:
+    source = Source(SnapshotStore(), [spec or ClusterSpec("home", ("vyos01", "vyos02"), preferred_master="vyos01")])
+    registry = CollectorRegistry()
+    registry.register(VrrpCollector(source.views))
+    return source, registry
+
+
+def record(source: Source, name: str, now: float = 1_000_000.0) -> None:
+    source.now = now
+    for snap in situation(name, now).values():
+        source.store.record(snap)

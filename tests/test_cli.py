@@ -6,14 +6,13 @@ import asyncio
 import json
 import signal
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
 import pytest
 
 from exporter.sim.fleet import SimFleet
-from exporter.sim.seed import SEED_CLUSTER, SeedPhase, apply_seed_phase, seed_cluster
+from exporter.sim.seed import SeedPhase, apply_seed_phase
 
 FIXTURES = Path(__file__).parent / "fixtures" / "config"
 CLI = [sys.executable, "-m", "exporter"]
@@ -27,13 +26,6 @@ async def run(*args: str, limit: float = 60) -> tuple[int, str, str]:
         out, err = await proc.communicate()
     assert proc.returncode is not None
     return proc.returncode, out.decode(), err.decode()
-
-
-@pytest.fixture
-async def fleet(tmp_path: Path) -> AsyncIterator[SimFleet]:
-    async with SimFleet(tmp_path, seed_cluster(), clusters=[SEED_CLUSTER]) as fleet:
-        fleet.write_config(poll_interval="1s", timeout="800ms")
-        yield fleet
 
 
 async def test_config_check_good(fleet: SimFleet) -> None:

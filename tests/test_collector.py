@@ -2,41 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from prometheus_client import generate_latest
+from seed import B, D, M, record, setup, situation, snapshot, table
 
-from prometheus_client import CollectorRegistry, generate_latest
-from seed import B, D, M, situation, snapshot, table
-
-from exporter.collector import VrrpCollector
 from exporter.errors import PollErrorReason
-from exporter.join import ClusterView
 from exporter.model import ClusterSpec, PollFailure, SyncSetSpec, VrrpGroup
-from exporter.store import SnapshotStore
 
 NOW = 1_000_000.0
-
-
-@dataclass
-class Source:
-    store: SnapshotStore
-    specs: list[ClusterSpec]
-    now: float = NOW
-
-    def views(self) -> list[ClusterView]:
-        return [self.store.view(spec, self.now, 15.0) for spec in self.specs]
-
-
-def setup(spec: ClusterSpec | None = None) -> tuple[Source, CollectorRegistry]:
-    source = Source(SnapshotStore(), [spec or ClusterSpec("home", ("vyos01", "vyos02"), preferred_master="vyos01")])
-    registry = CollectorRegistry()
-    registry.register(VrrpCollector(source))
-    return source, registry
-
-
-def record(source: Source, name: str, now: float = NOW) -> None:
-    source.now = now
-    for snap in situation(name, now).values():
-        source.store.record(snap)
 
 
 def test_seed_split_metrics() -> None:
@@ -158,34 +130,3 @@ def test_help_says_background_poll() -> None:
     for line in text.splitlines():
         if line.startswith("# HELP vrrp_") and not line.startswith("# HELP vrrp_exporter_"):
             assert "background poll" in line, line
-
-
-def test_fast_render_is_byte_identical_to_prometheus_client() -> None:
-    """/metrics is written by VrrpCollector.render (speed); it must equal the library's encoders."""
-    from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
-
-    odd = VrrpGroup('VLAN "guest"\\x', "eth0.100v1", 7, D, None, None)
-    source = Source(
-        SnapshotStore(), [ClusterSpec("home", ("vyos01", "vyos02"), (SyncSetSpec("MAIN", ("VLAN1", "VLAN10")),))]
-    )
-    collector = VrrpCollector(source)
-    reg = CollectorRegistry()
-    reg.register(collector)
-
-    def check() -> None:
-        assert collector.render() == generate_latest(reg)
-        openmetrics = generate_openmetrics(reg)  # type: ignore[no-untyped-call]
-        assert collector.render(openmetrics=True) == openmetrics.removesuffix(b"# EOF\n")
-
-    check()  # nothing polled yet
-    record(source, "healthy")
-    source.store.record(snapshot("vyos02", (*situation("healthy")["vyos02"].groups, odd), NOW))
-    check()
-    check()  # the second scrape reuses cached text
-    record(source, "split", NOW + 5)
-    failure = PollFailure(PollErrorReason.TIMEOUT, "timed out")
-    source.store.record(snapshot("vyos01", now=NOW + 6, failure=failure))
-    source.now = NOW + 6
-    check()
-    source.now = NOW + 100  # everything stale
-    check()

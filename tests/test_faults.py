@@ -17,17 +17,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 import reporting
 import structlog
 import yaml
 from faultproxy import FaultProxy
-from scrape import Samples, scrape, value
+from harness import Harness, running
+from scrape import Samples
 
-from exporter.config import load_config
 from exporter.join import Verdict
-from exporter.service import Exporter
 from exporter.sim.fleet import SimFleet, generate_key
 from exporter.sim.seed import SEED_CLUSTER, seed_cluster
 from exporter.sim.vyos_render import VrrpMessage
@@ -37,31 +35,9 @@ FAULT_SECONDS = 1.5
 
 
 @dataclass
-class Lab:
-    fleet: SimFleet
-    proxies: dict[str, FaultProxy]
-    exporter: Exporter
-    session: aiohttp.ClientSession
-    config_path: Path
-    slowest: float = 0.0
+class Lab(Harness):
+    proxies: dict[str, FaultProxy] = field(default_factory=dict)
     events: list[dict[str, Any]] = field(default_factory=list)
-
-    async def scrape(self) -> Samples:
-        started = time.monotonic()
-        samples = await scrape(self.session, f"http://127.0.0.1:{self.exporter.port}/metrics")
-        self.slowest = max(self.slowest, time.monotonic() - started)
-        return samples
-
-    async def value(self, name: str, **labels: str) -> float | None:
-        return value(await self.scrape(), name, **labels)
-
-    async def wait_for(self, name: str, expected: float, limit: float, **labels: str) -> float:
-        """Scrape until the sample has the value; return how long it took."""
-        started = time.monotonic()
-        async with asyncio.timeout(limit):
-            while await self.value(name, **labels) != expected:
-                await asyncio.sleep(0.05)
-        return time.monotonic() - started
 
 
 def router_series(samples: Samples, router: str) -> dict[Any, float]:
@@ -87,16 +63,8 @@ async def make_lab(tmp_path: Path, password: str | None = None) -> AsyncIterator
             path = tmp_path / "faults.yml"
             path.write_text(yaml.safe_dump(config))
             write_known_hosts(fleet, proxies)
-            exporter = Exporter(load_config(path), path)
-            await exporter.start("127.0.0.1:0")
-            try:
-                async with aiohttp.ClientSession() as session:
-                    lab = Lab(fleet, proxies, exporter, session, path)
-                    async with asyncio.timeout(10):
-                        await exporter.poller.wait_next_round()
-                    yield lab
-            finally:
-                await exporter.stop()
+            async with running(fleet, path) as harness:
+                yield Lab(harness.fleet, harness.exporter, harness.session, path, proxies=proxies)
         finally:
             for proxy in proxies.values():
                 await proxy.stop()
@@ -227,13 +195,13 @@ async def exercise(lab: Lab, fault: Fault) -> None:
         while time.monotonic() < deadline:
             samples = await lab.scrape()
             assert router_series(samples, "vyos02") == before, "the healthy router's series moved"
-            assert lab.exporter.poller.view("home").verdict is not Verdict.HEALTHY
+            assert lab.exporter.views.cluster("home").verdict is not Verdict.HEALTHY
             await asyncio.sleep(0.05)
         slowest = lab.slowest
         await fault.end(lab)
         recovery = await lab.wait_for("vrrp_router_up", 1, 40, **labels)
         await lab.exporter.poller.wait_next_round()
-    assert lab.exporter.poller.view("home").verdict is Verdict.HEALTHY
+    assert lab.exporter.views.cluster("home").verdict is Verdict.HEALTHY
     mine = [e for e in events if e.get("router") == "vyos01"]
     failed = [e for e in mine if e["event"] == "poll_failed"]
     recovered = [e for e in mine if e["event"] == "poll_recovered"]

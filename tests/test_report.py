@@ -7,16 +7,17 @@ import json
 from seed import situation, snapshot
 
 from exporter.errors import PollErrorReason
-from exporter.join import build_view
+from exporter.findings import overall_exit_code
 from exporter.model import ClusterSpec, PollFailure
-from exporter.report import overall_exit_code, render_json, render_table
+from exporter.report import render_json, render_table
+from exporter.views import view_at
 
 NOW = 1_000_000.0
 SPEC = ClusterSpec("home", ("vyos01", "vyos02"))
 
 
 def test_split_table_matches_the_seed_view() -> None:
-    view = build_view(SPEC, situation("split", NOW), NOW, 15)
+    view = view_at(SPEC, situation("split", NOW), NOW, 15)
     text = render_table([view])
     assert text.splitlines()[:5] == [
         "cluster home",
@@ -30,7 +31,7 @@ def test_split_table_matches_the_seed_view() -> None:
 
 
 def test_json_document() -> None:
-    views = [build_view(SPEC, situation("split", NOW), NOW, 15)]
+    views = [view_at(SPEC, situation("split", NOW), NOW, 15)]
     doc = json.loads(render_json(views))
     assert doc["exit_code"] == 1
     [cluster] = doc["clusters"]
@@ -57,7 +58,7 @@ def test_json_document() -> None:
 def test_router_down_table_and_exit_code() -> None:
     snaps = situation("healthy", NOW)
     snaps["vyos02"] = snapshot("vyos02", now=NOW, failure=PollFailure(PollErrorReason.AUTH, "authentication refused"))
-    view = build_view(SPEC, snaps, NOW, 15)
+    view = view_at(SPEC, snaps, NOW, 15)
     text = render_table([view])
     assert "vyos02 (DOWN)" in text
     assert "router down: router vyos02 is down (auth: authentication refused)" in text
@@ -65,9 +66,9 @@ def test_router_down_table_and_exit_code() -> None:
 
 
 def test_worst_exit_code_wins() -> None:
-    healthy = build_view(SPEC, situation("healthy", NOW), NOW, 15)
-    split = build_view(SPEC, situation("split", NOW), NOW, 15)
-    down = build_view(SPEC, {}, NOW, 15)
+    healthy = view_at(SPEC, situation("healthy", NOW), NOW, 15)
+    split = view_at(SPEC, situation("split", NOW), NOW, 15)
+    down = view_at(SPEC, {}, NOW, 15)
     assert overall_exit_code([healthy]) == 0
     assert overall_exit_code([healthy, down]) == 3
     assert overall_exit_code([down, split]) == 1

@@ -5,56 +5,22 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from pathlib import Path
 
-import aiohttp
 import pytest
-from scrape import Samples, scrape, value
+from harness import Harness, running
 
-from exporter.config import load_config
 from exporter.model import VrrpState
-from exporter.service import Exporter
 from exporter.sim.fleet import SimFleet
-from exporter.sim.seed import SEED_CLUSTER, SeedPhase, apply_seed_phase, seed_cluster
+from exporter.sim.seed import SeedPhase, apply_seed_phase
 
 POLL = 0.3
 
 
-class Harness:
-    def __init__(self, fleet: SimFleet, exporter: Exporter, session: aiohttp.ClientSession) -> None:
-        self.fleet = fleet
-        self.exporter = exporter
-        self.session = session
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.exporter.port}/metrics"
-
-    async def scrape(self) -> Samples:
-        return await scrape(self.session, self.url)
-
-    async def value(self, name: str, **labels: str) -> float | None:
-        return value(await self.scrape(), name, **labels)
-
-    async def rounds(self, n: int = 1) -> None:
-        for _ in range(n):
-            async with asyncio.timeout(10):
-                await self.exporter.poller.wait_next_round()
-
-
 @pytest.fixture
-async def lab(tmp_path: Path) -> AsyncIterator[Harness]:
-    async with SimFleet(tmp_path, seed_cluster(), clusters=[SEED_CLUSTER]) as fleet:
-        path = fleet.write_config(poll_interval=f"{int(POLL * 1000)}ms", timeout="250ms")
-        exporter = Exporter(load_config(path), path)
-        await exporter.start("127.0.0.1:0")
-        try:
-            async with aiohttp.ClientSession() as session:
-                harness = Harness(fleet, exporter, session)
-                await harness.rounds()
-                yield harness
-        finally:
-            await exporter.stop()
+async def lab(fleet: SimFleet) -> AsyncIterator[Harness]:
+    path = fleet.write_config(poll_interval=f"{int(POLL * 1000)}ms", timeout="250ms")
+    async with running(fleet, path) as harness:
+        yield harness
 
 
 def split(cluster: str = "home") -> dict[str, str]:

@@ -21,11 +21,11 @@ from seed import B, D, M, situation, snapshot, table
 
 from exporter.config import load_config
 from exporter.errors import PollErrorReason
-from exporter.join import build_view
 from exporter.model import ClusterSpec, PollFailure, RouterSnapshot, SyncSetSpec, VrrpGroup
 from exporter.service import Exporter
 from exporter.sim.fleet import SimFleet
 from exporter.sim.seed import SEED_CLUSTER, SeedPhase, seed_cluster
+from exporter.views import view_at
 from exporter.web.statuspage import render_status_page
 
 NOW = 1_000_000.0
@@ -34,7 +34,7 @@ MAX_AGE = 15.0
 
 
 def page(snapshots: dict[str, RouterSnapshot], spec: ClusterSpec = SEED, now: float = NOW, **kw: int) -> str:
-    return render_status_page([build_view(spec, snapshots, now, MAX_AGE)], "/metrics", now=now, **kw)
+    return render_status_page([view_at(spec, snapshots, now, MAX_AGE)], "/metrics", now=now, **kw)
 
 
 def rows_with(html: str, css: str) -> list[str]:
@@ -184,7 +184,7 @@ async def split_exporter(tmp_path: Path) -> AsyncIterator[str]:
         await exporter.start("127.0.0.1:0")
         try:
             async with asyncio.timeout(20):
-                while not exporter.poller.ready():
+                while not exporter.views.ready():
                     await asyncio.sleep(0.05)
             yield f"http://127.0.0.1:{exporter.port}/"
         finally:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import statistics
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -16,7 +15,7 @@ import yaml
 from exporter.config import load_config, parse_config
 from exporter.service import Exporter
 from exporter.sim.fleet import WATCH_COMMAND, SimFleet
-from exporter.sim.seed import SEED_CLUSTER, SeedPhase, apply_seed_phase, seed_cluster
+from exporter.sim.seed import SeedPhase, apply_seed_phase
 
 POLL = "5s"
 
@@ -56,12 +55,6 @@ async def measure(fleet: SimFleet, exporter: Exporter, transitions: int) -> list
                     await asyncio.sleep(0.01)
             delays.append(time.monotonic() - started)
     return delays
-
-
-@pytest.fixture
-async def fleet(tmp_path: Path) -> AsyncIterator[SimFleet]:
-    async with SimFleet(tmp_path, seed_cluster(), clusters=[SEED_CLUSTER]) as fleet:
-        yield fleet
 
 
 def summary(delays: list[float]) -> str:
@@ -131,7 +124,7 @@ async def test_refused_watch_leaves_polling_alone(fleet: SimFleet, tmp_path: Pat
             async with asyncio.timeout(10):
                 await exporter.poller.wait_next_round()
         assert exporter.poller.watch_status()[("home", "vyos02")] == (False, 0)
-        view = exporter.poller.view("home")
+        view = exporter.views.cluster("home")
         assert view.all_up
     finally:
         await exporter.stop()

@@ -1,4 +1,5 @@
-"""HTTP endpoints on aiohttp: /metrics, the status page, health, readiness and reload."""
+"""HTTP routes on aiohttp: /metrics, the status page, health, readiness and reload. Routes only:
+what /metrics says comes from exposition.py, what the page says from statuspage.py."""
 
 from __future__ import annotations
 
@@ -7,10 +8,8 @@ from dataclasses import dataclass
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
-from prometheus_client import CollectorRegistry
-from prometheus_client.exposition import choose_encoder
 
-from ..collector import VrrpCollector
+from ..exposition import Exposition
 from ..join import ClusterView
 from .statuspage import render_status_page
 
@@ -18,42 +17,23 @@ Reloader = Callable[[], Awaitable[tuple[bool, str]]]
 
 
 @dataclass(frozen=True, slots=True)
-class FastMetrics:
-    """/metrics without prometheus_client's per-sample formatting (about 1 s at 10,000 groups):
-    `collector` writes its own text (VrrpCollector.render), `rest` is encoded as usual."""
-
-    collector: VrrpCollector
-    rest: CollectorRegistry  # everything else the registry holds, in the same order
-
-
-@dataclass(frozen=True, slots=True)
 class HttpContext:
-    registry: CollectorRegistry
+    exposition: Exposition
     views: Callable[[], list[ClusterView]]
     ready: Callable[[], bool]
     reload: Reloader
     telemetry_path: str = "/metrics"
-    fast: FastMetrics | None = None  # same bytes as encoding `registry`
 
 
 CONTEXT = web.AppKey("context", HttpContext)
 
-# Name escapings (asked for in the Accept header) that leave legacy names such as ours unchanged;
-# under another one (`dots`) the fast path would print unescaped names, so the registry is encoded.
-_PLAIN_NAMES = ("underscores", "allow-utf-8", "values")
 _WRITE_SLICE = 1 << 20
 
 
 async def metrics(request: web.Request) -> web.StreamResponse:
     ctx = request.app[CONTEXT]
-    encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
-    escaping = content_type.partition("escaping=")[2] or "underscores"
-    if ctx.fast is None or escaping not in _PLAIN_NAMES:
-        response = web.Response(body=encoder(ctx.registry))
-        response.headers["Content-Type"] = content_type
-        return response
-    openmetrics = content_type.startswith("application/openmetrics-text")
-    body = b"".join([*ctx.fast.collector.render_parts(openmetrics), encoder(ctx.fast.rest)])
+    parts, content_type = ctx.exposition.encode(request.headers.get("Accept", ""))
+    body = b"".join(parts)
     # 10 MB at 10,000 groups: written in slices, so the socket's send buffer never holds a second
     # copy of it (15 MiB less peak RSS at 1,000 routers, docs/performance.md).
     stream = web.StreamResponse(headers={"Content-Type": content_type})

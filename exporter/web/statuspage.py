@@ -13,6 +13,7 @@ import time
 from html import escape
 
 from .. import __version__
+from ..findings import problems, warnings
 from ..join import ClusterView, GroupView, RouterView, SetView, Verdict
 from ..model import VrrpGroup
 
@@ -234,8 +235,8 @@ def _sets_table(view: ClusterView) -> str:
 
 
 def _problems(view: ClusterView) -> str:
-    items = [("p-" + _verdict_class(kind), message) for kind, message in view.problems()]
-    items += [("p-warn", f"warning: {w}") for w in view.warnings()]
+    items = [("p-" + _verdict_class(kind), message) for kind, message in problems(view)]
+    items += [("p-warn", f"warning: {w}") for w in warnings(view)]
     if not items:
         return ""
     return '<ul class="problems">' + "".join(f'<li class="{c}">{escape(m)}</li>' for c, m in items) + "</ul>"

@@ -187,7 +187,7 @@ async def wait_for_stack(stack: Stack) -> float:
 async def watch_verdict(exporter: Exporter, verdict: Verdict, within: float) -> float:
     """Unix time at which the exporter's own view first shows `verdict`."""
     async with asyncio.timeout(within):
-        while exporter.poller.view(SEED_CLUSTER.name).verdict is not verdict:
+        while exporter.views.cluster(SEED_CLUSTER.name).verdict is not verdict:
             await asyncio.sleep(0.01)
     return time.time()
 

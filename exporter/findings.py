@@ -1,0 +1,73 @@
+"""Findings in English, and the exit codes of `poll`: one wording for logs, `poll` and the status page."""
+
+from __future__ import annotations
+
+from .join import ClusterView, Finding, GroupView, Notice, RouterView, Verdict
+
+EXIT_CODES = {
+    Verdict.HEALTHY: 0,
+    Verdict.SPLIT: 1,
+    Verdict.NO_MASTER: 1,
+    Verdict.DUAL_MASTER: 1,
+    Verdict.ROUTER_DOWN: 3,
+}
+
+
+def exit_code(view: ClusterView) -> int:
+    return EXIT_CODES[view.verdict]
+
+
+def overall_exit_code(views: list[ClusterView]) -> int:
+    """`poll`'s exit code: 1 if any cluster has a failure, else 3 if a router is down, else 0."""
+    codes = {exit_code(view) for view in views}
+    if 1 in codes:
+        return 1
+    if 3 in codes:
+        return 3
+    return 0
+
+
+def describe(view: ClusterView, finding: Finding) -> str:
+    """One line naming what is wrong and the routers involved."""
+    kind, name = finding.kind, finding.subject
+    if kind is Verdict.SPLIT:
+        s = view.set(name)
+        assert s is not None
+        where = "; ".join(f"{r}: {', '.join(gs)}" for r, gs in s.masters.items())
+        return f"set {name} is split across {s.master_count} routers ({where})"
+    if kind is Verdict.NO_MASTER:
+        return f"group {name} has no master ({_states(view.group(name))})"
+    if kind is Verdict.DUAL_MASTER:
+        group = view.group(name)
+        assert group is not None
+        return f"group {name} is MASTER on {', '.join(group.masters)}"
+    if kind is Verdict.ROUTER_DOWN:
+        return f"router {name} is down ({_why_down(view.router(name))})"
+    if kind is Notice.NOT_PREFERRED:
+        return f"group {name} is not on its preferred master {view.preferred[name][0]}"
+    s = view.set(name)
+    assert kind is Notice.MISSING_GROUPS and s is not None
+    return f"set {name} names group(s) no router reports: {', '.join(s.missing_groups)}"
+
+
+def problems(view: ClusterView) -> list[tuple[Verdict, str]]:
+    """Every failure with its wording, most severe kind first as `poll` prints them."""
+    return [(f.kind, describe(view, f)) for f in view.problems() if isinstance(f.kind, Verdict)]
+
+
+def warnings(view: ClusterView) -> list[str]:
+    return [describe(view, f) for f in view.notices()]
+
+
+def _states(group: GroupView | None) -> str:
+    assert group is not None
+    return ", ".join(f"{r} {row.state if row else 'absent'}" for r, row in group.states.items())
+
+
+def _why_down(router: RouterView | None) -> str:
+    assert router is not None
+    if router.snapshot is None:
+        return "not polled yet"
+    if router.snapshot.failure is not None:
+        return f"{router.snapshot.failure.reason}: {router.snapshot.failure.message}"
+    return "data is stale"
