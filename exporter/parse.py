@@ -5,18 +5,40 @@ Pure functions: no I/O, no logging, no clock (the JSON variant takes `now` from 
 What VyOS prints, by version (vyos/vyos-1x `src/op_mode/vrrp.py`, `python/vyos/ifconfig/vrrp.py`):
 
 - a python-`tabulate` "simple" table: a header line, a line of dash runs (one run per column,
-  separated by spaces), then one row per group. 1.2 has no Priority column. Disabled groups come
-  last with State `DISABLED` and an empty Priority; their Last Transition cell is empty (1.2) or
-  missing altogether (1.3+). `tabulate` right-strips every line, so empty trailing cells vanish.
-  Numeric columns are right-aligned, text columns left-aligned (the Priority column turns
-  left-aligned under tabulate 0.8 as soon as a disabled row puts `''` in it).
-- Last Transition is `seconds_to_human(now - last_transition)`: `1y4w6d23h1m9s`, and the empty
-  string when the group changed state less than a second ago.
+  separated by spaces, each at least its header plus 2), then one row per group. 1.2 has no
+  Priority column. Disabled groups come last with State `DISABLED` and an empty Priority; their
+  Last Transition cell is empty (1.2) or missing altogether (1.3+). `tabulate` right-strips every
+  line, so empty trailing cells vanish. A column and its header are right-aligned when every cell
+  is a number (digit-only group names too), else left-aligned: tabulate 0.8/0.9 (Debian's, in
+  VyOS) take a DISABLED row's `''` Priority for text and left-align the column, 0.10 does not.
+- Interface is keepalived's: `eth1`, `eth0.20`, or an rfc3768-compatibility VMAC interface,
+  `eth1v1` up to 1.3 and `eth0v10v4` / `eth0v10v6` since T4665 (keepalived.conf.j2 `use_vmac`).
+- Last Transition is `seconds_to_human(int(now - last_transition))`: `4h27m1s`, weeks at most
+  before T6244 (2024: 1.2, 1.3, early 1.4; `60w3d`), years of 365.25 days after it (1.4.x, 1.5:
+  `1y8w2d1h5m42s`), and the empty string under a second or for a clock stepped back (read as 0:
+  exact to the second, like every other cell, and what the JSON path gives). Any unambiguous
+  duration is read (`100s` from a hand-written docs page): see `parse_duration`.
 - one-line messages instead of a table (see `_NO_VRRP_MESSAGES` and `_UNAVAILABLE_MESSAGES`).
 - since 1.5, `vrrp.py show_summary --raw` prints keepalived's JSON dump instead of the table.
 
 Anything else is a `ParseError` naming the line: a wrong answer about which router is master is
-worse than no answer, so nothing here guesses.
+worse than no answer, so nothing here guesses. One exception, because the cell says nothing about
+who is master: a Last Transition that cannot be read leaves that group's age unknown (None) and is
+listed in `ParsedVrrp.problems` (`parse_show_vrrp_detailed`) for the caller to count.
+
+Output cut short (lost tail, exit 0). Refused, as "the table looks cut short":
+- a row that stops before a cell VyOS always fills (State; Priority unless DISABLED), inside a
+  right-aligned cell, or inside its State;
+- a left-aligned column whose cells are all numbers: the row that made it text is gone (for
+  Priority, the DISABLED rows, which VyOS lists last);
+- the output's last line, with no newline after it (print() always writes one), holding a Last
+  Transition that cannot be read (`1y8w2d1`);
+- a dash run shorter than its header plus 2 (a dash line cut inside its last run).
+Not detectable, because tabulate's layout looks the same: whole rows lost at a line boundary (a
+table with fewer rows than the router has; zero rows under an intact header), and a last row cut
+inside or just before its Last Transition in a way that still reads (`26m` of `26m13s`, or nothing,
+read as 0 s). A capture that drops the final newline of a complete table (Ansible's stdout_lines)
+is read as usual.
 """
 
 from __future__ import annotations
