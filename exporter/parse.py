@@ -5,18 +5,40 @@ Pure functions: no I/O, no logging, no clock (the JSON variant takes `now` from 
 What VyOS prints, by version (vyos/vyos-1x `src/op_mode/vrrp.py`, `python/vyos/ifconfig/vrrp.py`):
 
 - a python-`tabulate` "simple" table: a header line, a line of dash runs (one run per column,
-  separated by spaces), then one row per group. 1.2 has no Priority column. Disabled groups come
-  last with State `DISABLED` and an empty Priority; their Last Transition cell is empty (1.2) or
-  missing altogether (1.3+). `tabulate` right-strips every line, so empty trailing cells vanish.
-  Numeric columns are right-aligned, text columns left-aligned (the Priority column turns
-  left-aligned under tabulate 0.8 as soon as a disabled row puts `''` in it).
-- Last Transition is `seconds_to_human(now - last_transition)`: `1y4w6d23h1m9s`, and the empty
-  string when the group changed state less than a second ago.
+  separated by spaces, each at least its header plus 2), then one row per group. 1.2 has no
+  Priority column. Disabled groups come last with State `DISABLED` and an empty Priority; their
+  Last Transition cell is empty (1.2) or missing altogether (1.3+). `tabulate` right-strips every
+  line, so empty trailing cells vanish. A column and its header are right-aligned when every cell
+  is a number (digit-only group names too), else left-aligned: tabulate 0.8/0.9 (Debian's, in
+  VyOS) take a DISABLED row's `''` Priority for text and left-align the column, 0.10 does not.
+- Interface is keepalived's: `eth1`, `eth0.20`, or an rfc3768-compatibility VMAC interface,
+  `eth1v1` up to 1.3 and `eth0v10v4` / `eth0v10v6` since T4665 (keepalived.conf.j2 `use_vmac`).
+- Last Transition is `seconds_to_human(int(now - last_transition))`: `4h27m1s`, weeks at most
+  before T6244 (2024: 1.2, 1.3, early 1.4; `60w3d`), years of 365.25 days after it (1.4.x, 1.5:
+  `1y8w2d1h5m42s`), and the empty string under a second or for a clock stepped back (read as 0:
+  exact to the second, like every other cell, and what the JSON path gives). Any unambiguous
+  duration is read (`100s` from a hand-written docs page): see `parse_duration`.
 - one-line messages instead of a table (see `_NO_VRRP_MESSAGES` and `_UNAVAILABLE_MESSAGES`).
 - since 1.5, `vrrp.py show_summary --raw` prints keepalived's JSON dump instead of the table.
 
 Anything else is a `ParseError` naming the line: a wrong answer about which router is master is
-worse than no answer, so nothing here guesses.
+worse than no answer, so nothing here guesses. One exception, because the cell says nothing about
+who is master: a Last Transition that cannot be read leaves that group's age unknown (None) and is
+listed in `ParsedVrrp.problems` (`parse_show_vrrp_detailed`) for the caller to count.
+
+Output cut short (lost tail, exit 0). Refused, as "the table looks cut short":
+- a row that stops before a cell VyOS always fills (State; Priority unless DISABLED), inside a
+  right-aligned cell, or inside its State;
+- a left-aligned column whose cells are all numbers: the row that made it text is gone (for
+  Priority, the DISABLED rows, which VyOS lists last);
+- the output's last line, with no newline after it (print() always writes one), holding a Last
+  Transition that cannot be read (`1y8w2d1`);
+- a dash run shorter than its header plus 2 (a dash line cut inside its last run).
+Not detectable, because tabulate's layout looks the same: whole rows lost at a line boundary (a
+table with fewer rows than the router has; zero rows under an intact header), and a last row cut
+inside or just before its Last Transition in a way that still reads (`26m` of `26m13s`, or nothing,
+read as 0 s). A capture that drops the final newline of a complete table (Ansible's stdout_lines)
+is read as usual.
 """
 
 from __future__ import annotations
@@ -30,7 +52,14 @@ from dataclasses import dataclass
 from .errors import ParseError, PollError, PollErrorReason, TransportError, VrrpUnavailableError
 from .model import CommandResult, VrrpGroup, VrrpState
 
-__all__ = ["MAX_LINE_CHARS", "MAX_OUTPUT_CHARS", "parse_duration", "parse_show_vrrp"]
+__all__ = [
+    "MAX_LINE_CHARS",
+    "MAX_OUTPUT_CHARS",
+    "ParsedVrrp",
+    "parse_duration",
+    "parse_show_vrrp",
+    "parse_show_vrrp_detailed",
+]
 
 # A router with 4,000 groups prints about 300 kB; anything far larger is not `show vrrp`, and
 # refusing it up front keeps the worst case cheap.
@@ -40,37 +69,48 @@ MAX_LINE_CHARS = 4_096
 
 # -- durations ------------------------------------------------------------------------------------
 
-# vyos.utils.convert.seconds_to_human counts a year as 365.25 days (VyOS 1.5/rolling, T6244);
-# older releases stop at weeks, so a week count above 52 is only valid without a year part.
+# vyos.utils.convert.seconds_to_human counts a year as 365.25 days (T6244, PR #3336, 2024: 1.4.x and
+# 1.5); older releases (vyos.util) stop at weeks, so `60w3d` and `1y8w2d` are both real output.
 _MINUTE = 60
 _HOUR = 60 * _MINUTE
 _DAY = 24 * _HOUR
 _WEEK = 7 * _DAY
 _YEAR = 31_557_600  # 365.25 days
+_UNITS = {"y": _YEAR, "w": _WEEK, "d": _DAY, "h": _HOUR, "m": _MINUTE, "s": 1}
+_UNIT_ORDER = "ywdhms"
 
-# Each unit at most once, in this order, with no zero and no leading zero: VyOS skips empty units.
-_DURATION_RE = re.compile(
-    r"(?:([1-9][0-9]{0,11})y)?(?:([1-9][0-9]{0,11})w)?(?:([1-9])d)?"
-    r"(?:([1-9][0-9]?)h)?(?:([1-9][0-9]?)m)?(?:([1-9][0-9]?)s)?"
-)
+# One or more `<digits><unit>` terms, optionally one space apart (seconds_to_human's separator).
+_DURATION_RE = re.compile(r"[0-9]{1,12}[ywdhms](?: ?[0-9]{1,12}[ywdhms])*")
+_TERM_RE = re.compile(r"([0-9]+)([ywdhms])")
 
 
 def parse_duration(text: str) -> int:
-    """Seconds in a duration as VyOS's `seconds_to_human` writes it (`1y4w6d23h1m9s`, `38s`).
+    """Seconds in a duration such as VyOS's `seconds_to_human` writes (`1y4w6d23h1m9s`, `38s`).
 
-    The empty string is 0: that is how `seconds_to_human(0)` comes out. Raises ValueError on
-    anything VyOS cannot have printed (unknown or repeated units, wrong order, `0s`, `60s`, spaces).
+    Strict about meaning, lenient about form. The empty string is 0 (`seconds_to_human(0)`).
+    Accepted although VyOS never prints them, because each has exactly one meaning: a unit over
+    its usual range (`100s`, `90m`, `1h60m`, `60w`, `1y53w`), zero parts (`0s`, `1h0m`), leading
+    zeros (`1m05s`) and one space between parts (`1h 5m`, the `separator=" "` form).
+    Refused (ValueError): units out of order or repeated (`5s3m`, `1m1m`: a sum would be a guess
+    at two values run together), a number without a unit (`90`: seconds or minutes?), units
+    other than lowercase y/w/d/h/m/s (`1M` month or minute, `500ms`), fractions and signs
+    (`1.5s`, `-1s`: ages are whole seconds), and more than 12 digits in a part.
     """
-    match = _DURATION_RE.fullmatch(text)
-    if match is None:
-        raise ValueError(f"not a VyOS duration: {text[:40]!r}")
-    years, weeks, days, hours, minutes, seconds = (int(part) if part else 0 for part in match.groups())
-    if days >= 7 or hours >= 24 or minutes >= 60 or seconds >= 60:
-        raise ValueError(f"not a VyOS duration (unit out of range): {text!r}")
-    below_year = weeks * _WEEK + days * _DAY + hours * _HOUR + minutes * _MINUTE + seconds
-    if years and below_year >= _YEAR:
-        raise ValueError(f"not a VyOS duration (remainder exceeds a year): {text!r}")
-    return years * _YEAR + below_year
+    if not text:
+        return 0
+    if _DURATION_RE.fullmatch(text) is None:
+        raise ValueError(f"not a duration: {text[:40]!r}")
+    total = 0
+    previous = -1
+    for match in _TERM_RE.finditer(text):
+        rank = _UNIT_ORDER.index(match.group(2))
+        if rank <= previous:
+            raise ValueError(
+                f"not a duration (units {'repeated' if rank == previous else 'out of order'}): {text[:40]!r}"
+            )
+        previous = rank
+        total += int(match.group(1)) * _UNITS[match.group(2)]
+    return total
 
 
 # -- messages -------------------------------------------------------------------------------------
@@ -157,13 +197,32 @@ def _expect_only_noise(lines: Sequence[_Line], what: str) -> None:
 # -- entry point ----------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class ParsedVrrp:
+    """What one `show vrrp` output says: its groups, and what in it could not be read.
+
+    A problem is a short message naming the line and the group (`line 5: group 'VLAN1': ...`);
+    each is a cell the parser left unknown rather than fail the whole poll for (today only a
+    Last Transition it cannot read: the group keeps its state, its age is None).
+    """
+
+    groups: tuple[VrrpGroup, ...]
+    problems: tuple[str, ...] = ()
+
+
 def parse_show_vrrp(text: str, *, now: float | None = None) -> tuple[VrrpGroup, ...]:
+    """The groups of `parse_show_vrrp_detailed`, for callers that do not count problems."""
+    return parse_show_vrrp_detailed(text, now=now).groups
+
+
+def parse_show_vrrp_detailed(text: str, *, now: float | None = None) -> ParsedVrrp:
     """Groups in the output of `show vrrp` (VyOS 1.2 to 1.5/rolling), in the router's order.
 
-    Returns `()` for VyOS's "no VRRP here" messages. Raises `VrrpUnavailableError` when VyOS says
-    its VRRP data is momentarily unavailable, and `ParseError` for anything it cannot read.
-    `now` (Unix time) is only used for the JSON of `vrrp.py show_summary --raw`, which carries
-    absolute transition times; without it their age is left unknown (None).
+    Returns no groups for VyOS's "no VRRP here" messages. Raises `VrrpUnavailableError` when VyOS
+    says its VRRP data is momentarily unavailable, and `ParseError` for anything it cannot read,
+    except a Last Transition cell: that group is kept with an unknown age and the cell is listed
+    in `problems`. `now` (Unix time) is only used for the JSON of `vrrp.py show_summary --raw`,
+    which carries absolute transition times; without it their age is left unknown (None).
     """
     lines = _split_lines(text)
     start = next((i for i, line in enumerate(lines) if not _is_noise(line)), None)
@@ -172,12 +231,12 @@ def parse_show_vrrp(text: str, *, now: float | None = None) -> tuple[VrrpGroup, 
     if start is None:
         raise ParseError("output is empty: neither a show vrrp table nor a VyOS message")
     if is_json:
-        return _parse_json(lines[start:], now)
+        return ParsedVrrp(_parse_json(lines[start:], now))
     first = lines[start]
     message = first.text.strip()
     if message in _NO_VRRP_MESSAGES:
         _expect_only_noise(lines[start + 1 :], "the VyOS message")
-        return ()
+        return ParsedVrrp(())
     if message in _UNAVAILABLE_MESSAGES:
         _expect_only_noise(lines[start + 1 :], "the VyOS message")
         raise VrrpUnavailableError(f"VyOS: {message}")
@@ -201,6 +260,7 @@ _REQUIRED_HEADERS = (_NAME, _INTERFACE, _VRID, _STATE)
 # Group names are VyOS tag values, interfaces kernel names (eth1v1, eth0.100v1, bond0.20...).
 _TOKEN_RE = re.compile(r"[A-Za-z0-9_.:@/+-]+")
 _DASH_RUN_RE = re.compile(r"-+")
+_MIN_PADDING = 2  # tabulate's MIN_PADDING: a column is at least its header plus 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,7 +312,18 @@ def _header_columns(header: _Line, spans: Sequence[tuple[int, int]]) -> list[_Co
     return columns
 
 
-def _parse_table(lines: Sequence[_Line], start: int) -> tuple[VrrpGroup, ...]:
+def _check_dash_runs(columns: Sequence[_Column], dash: _Line) -> None:
+    """tabulate makes every column at least 2 wider than its header (MIN_PADDING); a shorter run
+    is a dash line cut short (the last run) or not tabulate's output."""
+    for column in columns:
+        if column.end - column.start < len(column.header) + _MIN_PADDING:
+            raise _error(
+                f"the dashes under {column.header!r} are shorter than tabulate prints them: the table looks cut short",
+                dash,
+            )
+
+
+def _parse_table(lines: Sequence[_Line], start: int) -> ParsedVrrp:
     header = lines[start]
     _no_quotes(header)
     if _dash_spans(header.text) is not None:
@@ -268,54 +339,145 @@ def _parse_table(lines: Sequence[_Line], start: int) -> tuple[VrrpGroup, ...]:
         )
         raise _error(problem, header)
     columns = _header_columns(header, spans)
+    _check_dash_runs(columns, dash)
 
-    reader = _RowReader(columns)
+    reader = _RowReader(columns, _header_sides(header, columns))
     index = start + 2
     while index < len(lines) and not _is_noise(lines[index]):
-        reader.add(lines[index])
+        # split("\n") leaves a last element only when the output did not end with a newline:
+        # print() always writes one, so such a last row may have been cut (lost tail).
+        reader.add(lines[index], unterminated=index == len(lines) - 1)
         index += 1
+    reader.finish()
     _expect_only_noise(lines[index:], "the show vrrp table")
-    return tuple(reader.groups)
+    return ParsedVrrp(tuple(reader.groups), tuple(reader.problems))
+
+
+def _header_sides(header: _Line, columns: Sequence[_Column]) -> dict[str, str]:
+    """The alignment of each column whose header does not fill it: tabulate aligns a header as
+    its column (`_align_header`), so this is the column's alignment before any row is read."""
+    sides: dict[str, str] = {}
+    for column in columns:
+        side = _side(header.text[column.start : column.end], column)
+        if side is not None:
+            sides[column.header] = side
+    return sides
+
+
+def _side(raw: str, column: _Column) -> str | None:
+    """ "left"/"right" for a cell flush with one edge of its column, None if it fills it."""
+    flush_left = not raw[0].isspace()
+    # Lines are right-stripped, so a left-aligned cell in the last column is short of its end.
+    flush_right = len(raw) == column.end - column.start and not raw[-1].isspace()
+    if flush_left and flush_right:
+        return None
+    if not flush_left and not flush_right:
+        return "neither"
+    return "left" if flush_left else "right"
+
+
+def _tabulate_number(value: str) -> bool:
+    """Whether tabulate (0.8-0.10 `_isnumber`) types this cell as a number and right-aligns it."""
+    try:
+        number = float(value)
+    except ValueError:
+        return False
+    return math.isfinite(number) or value.lower() in ("inf", "-inf", "nan")
+
+
+_STATE_NAMES = tuple(state.value for state in VrrpState)
+# Past this a Last Transition would put the transition before 1970: not a time we can export.
+_MAX_AGE_SECONDS = 100 * _YEAR
 
 
 class _RowReader:
     """Turns table rows into groups, checking each cell against its column."""
 
-    def __init__(self, columns: Sequence[_Column]) -> None:
+    def __init__(self, columns: Sequence[_Column], header_sides: Mapping[str, str]) -> None:
         self._columns = columns
         self._spans = [(column.start, column.end) for column in columns]
+        self._index = {column.header: i for i, column in enumerate(columns)}
         self._first_line_of: dict[str, int] = {}
         # tabulate aligns a whole column one way, so a cell that is not where the others are is a
         # truncated or shifted one (e.g. "15" cut from a right-aligned "150").
-        self._alignment: dict[str, str] = {}
+        self._alignment: dict[str, str] = dict(header_sides)
+        self._header_sides = header_sides
+        # Columns holding a cell tabulate does not take for a number (empty counts: 0.8 and 0.9
+        # type '' as text); a left-aligned header needs one (see finish()).
+        self._has_text_cell: set[str] = set()
+        self._last_line: _Line | None = None
         self.groups: list[VrrpGroup] = []
+        self.problems: list[str] = []
 
-    def add(self, line: _Line) -> None:
+    def add(self, line: _Line, *, unterminated: bool) -> None:
         _no_quotes(line)
         raw_cells = _cut(line, self._spans)
         cells: dict[str, str] = {}
         for column, raw in zip(self._columns, raw_cells, strict=True):
             cells[column.header] = raw.strip()
+        self._check_complete(cells, line)
+        for column, raw in zip(self._columns, raw_cells, strict=True):
             self._check_alignment(column, raw, line)
-        group = self._group(cells, line)
+            value = cells[column.header]
+            if not value or not _tabulate_number(value):
+                self._has_text_cell.add(column.header)
+        group = self._group(cells, line, unterminated)
         first = self._first_line_of.setdefault(group.name, line.no)
         if first != line.no:
             raise _error(f"group {group.name!r} listed twice (first on line {first})", line)
         self.groups.append(group)
+        self._last_line = line
+
+    def finish(self) -> None:
+        """Checks on the table as a whole, once its last row is read."""
+        if self._last_line is None:
+            return
+        for column in self._columns:
+            # tabulate left-aligns a column (header included) only if some cell is not a number:
+            # for Priority, the '' of a DISABLED row, which VyOS lists last. All numbers under a
+            # left-aligned header means the rows that made it text are gone.
+            if self._header_sides.get(column.header) == "left" and column.header not in self._has_text_cell:
+                raise _error(
+                    f"the {column.header} column is left-aligned, which tabulate does only when some"
+                    " cell in it is not a number (for Priority: a DISABLED row's empty cell), yet every"
+                    " cell left is a number: the table looks cut short (lost its last rows)",
+                    self._last_line,
+                )
+
+    def _check_complete(self, cells: Mapping[str, str], line: _Line) -> None:
+        """A row that stops before a cell VyOS always fills, or inside a right-aligned cell, was
+        cut (lost tail). tabulate pads every cell to its column but right-strips the line, so
+        only empty trailing cells (a DISABLED row's, an age under 1 s) may end a row early."""
+        filled = [i for i, column in enumerate(self._columns) if cells[column.header]]
+        if not filled:
+            return  # cannot happen: the line is not blank
+        last = self._columns[filled[-1]]
+        state = cells[_STATE]
+        must_reach = self._index[_STATE]
+        if _PRIORITY in self._index and state != VrrpState.DISABLED.value:
+            must_reach = self._index[_PRIORITY]
+        value = cells[last.header]
+        if last.header == _STATE and value not in _STATE_NAMES and any(s.startswith(value) for s in _STATE_NAMES):
+            raise _error(f"row stops inside its State cell ({value!r}): the table looks cut short", line)
+        if filled[-1] < must_reach:
+            missing = self._columns[filled[-1] + 1].header
+            raise _error(f"row stops before its {missing} column: the table looks cut short", line)
+        if len(line.text) < last.end and self._alignment.get(last.header) == "right":
+            raise _error(
+                f"row stops inside the right-aligned {last.header} column ({value!r} is cut):"
+                " the table looks cut short",
+                line,
+            )
 
     def _check_alignment(self, column: _Column, raw: str, line: _Line) -> None:
-        # `raw` is the column's slice of the row; the row is right-stripped, so a left-aligned
-        # cell in the last column is shorter than the column.
         value = raw.strip()
         if not value:
             return
-        flush_left = not raw[0].isspace()
-        flush_right = len(raw) == column.end - column.start and not raw[-1].isspace()
-        if flush_left and flush_right:
+        side = _side(raw, column)
+        if side is None:
             return  # fills the column: fits either alignment
-        if not flush_left and not flush_right:
+        if side == "neither":
             raise _error(f"{column.header} cell {value!r} is not aligned to its column", line)
-        side = "left" if flush_left else "right"
         expected = self._alignment.setdefault(column.header, side)
         if side != expected:
             raise _error(
@@ -323,7 +485,7 @@ class _RowReader:
                 line,
             )
 
-    def _group(self, cells: Mapping[str, str], line: _Line) -> VrrpGroup:
+    def _group(self, cells: Mapping[str, str], line: _Line, unterminated: bool) -> VrrpGroup:
         state = _state(cells[_STATE], line)
         disabled = state is VrrpState.DISABLED
         name = cells[_NAME]
@@ -343,13 +505,38 @@ class _RowReader:
             vrid=vrid,
             state=state,
             priority=priority,
-            last_transition_age_seconds=_age(cells.get(_LAST), disabled, line),
+            last_transition_age_seconds=self._age(cells.get(_LAST), name, disabled, line, unterminated),
         )
+
+    def _age(self, value: str | None, name: str, disabled: bool, line: _Line, unterminated: bool) -> int | None:
+        if value is None:  # no Last Transition column: only possible when every row is DISABLED
+            if disabled:
+                return None
+            raise _error("no Last Transition column, yet this group is not DISABLED", line)
+        if not value:
+            # seconds_to_human(int(now - last_transition)) is "" for 0 s (and for a clock stepped
+            # back): the group changed state under a second ago. 0 is as exact as any other cell
+            # (all are whole seconds, rounded down) and is what the JSON path gives. A disabled
+            # group has no transition at all.
+            return None if disabled else 0
+        try:
+            seconds = parse_duration(value)
+        except ValueError as exc:
+            if unterminated:  # the output's last, unterminated line: most likely cut mid-cell
+                raise _error(f"Last Transition {value!r} is cut: the table looks cut short", line) from None
+            reason = str(exc).split(": ", 1)[0]
+        else:
+            if seconds <= _MAX_AGE_SECONDS:
+                return seconds
+            reason = "more than 100 years"
+        # Only this cell is read leniently: the group's state, priority and VRID stand on their own.
+        self.problems.append(f"line {line.no}: group {name!r}: cannot read Last Transition {value[:40]!r}: {reason}")
+        return None
 
 
 def _state(value: str, line: _Line) -> VrrpState:
     if not value:
-        raise _error("row has no State (truncated row?)", line)
+        raise _error("row has no State", line)
     try:
         return VrrpState(value)
     except ValueError:
@@ -367,26 +554,11 @@ def _number(value: str, column: str, low: int, high: int, optional: bool, line: 
     if not value:
         if optional:
             return None
-        raise _error(f"{column} is empty (truncated row?)", line)
+        raise _error(f"{column} is empty", line)
     # isdigit() alone accepts "²" and other Unicode digits; VyOS prints ASCII.
     if not (value.isascii() and value.isdigit()) or len(value) > 3 or not low <= int(value) <= high:
         raise _error(f"{column} {value!r} is not a number from {low} to {high}", line)
     return int(value)
-
-
-def _age(value: str | None, disabled: bool, line: _Line) -> int | None:
-    if value is None:  # no Last Transition column: only possible when every row is DISABLED
-        if disabled:
-            return None
-        raise _error("no Last Transition column, yet this group is not DISABLED", line)
-    if not value:
-        # Empty is seconds_to_human(0): the group changed state under a second ago. A disabled
-        # group has no transition at all.
-        return None if disabled else 0
-    try:
-        return parse_duration(value)
-    except ValueError:
-        raise _error(f"Last Transition {value!r} is not a VyOS duration", line) from None
 
 
 # -- JSON (vrrp.py show_summary --raw, VyOS 1.5+) -------------------------------------------------

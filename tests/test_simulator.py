@@ -20,6 +20,7 @@ from pathlib import Path
 import asyncssh
 import pytest
 import yaml
+from fixtures_util import load_fixture  # tests/ is on sys.path (no __init__.py)
 from tabulate import tabulate
 
 import exporter
@@ -38,6 +39,7 @@ from exporter.sim.vyos_render import (
     render_show_vrrp,
     seconds_to_human,
     tabulate_simple,
+    vmac_interface,
 )
 
 TIMEOUT = 10.0  # upper bound for any single network wait in these tests
@@ -290,6 +292,30 @@ def expected_after_parse(groups: list[VrrpGroup], version: str) -> list[VrrpGrou
 def test_round_trip_render_parse(version: str) -> None:
     parsed = parse_show_vrrp(render_show_vrrp(SAMPLE, version))
     assert list(parsed) == expected_after_parse(SAMPLE, version)
+
+
+# Fixtures rendered with Debian's tabulate 0.8.9 from vyos-1x's own row code (issue 13's facts):
+# the renderer must print them byte for byte from the groups the parser reads in them.
+TABULATE_089_FIXTURES = [
+    "vyos14_vmac_v4_v6_rendered.txt",
+    "vyos14_ages_over_a_year_rendered.txt",
+    "vyos14_disabled_left_aligned_priority_rendered.txt",
+    "vyos14_age_under_a_second_rendered.txt",
+    "vyos14_numeric_names_with_disabled_rendered.txt",
+    "vyos15_circinus_rendered.txt",
+]
+
+
+@pytest.mark.parametrize("name", TABULATE_089_FIXTURES)
+def test_renderer_reproduces_tabulate_089_fixture(name: str) -> None:
+    text = load_fixture(name)
+    assert render_show_vrrp(parse_show_vrrp(text), "1.5") == text
+
+
+def test_vmac_interface_names_by_version() -> None:
+    assert vmac_interface("eth1", 1, "1.3") == "eth1v1"
+    assert vmac_interface("eth0", 10, "1.4") == "eth0v10v4"
+    assert vmac_interface("eth0.20", 20, "1.5", ipv6=True) == "eth0.20v20v6"
 
 
 def assert_disabled_round_trip(groups: list[VrrpGroup], version: str) -> None:

@@ -79,6 +79,20 @@ def dialect(version: str) -> Dialect:
     return Dialect(normalized, headers, years=normalized in ("1.4", "1.5"))
 
 
+def vmac_interface(interface: str, vrid: int, version: str = "1.4", *, ipv6: bool = False) -> str:
+    """The name of the VMAC interface keepalived makes for an rfc3768-compatibility group.
+
+    vyos-1x `data/templates/high-availability/keepalived.conf.j2` writes `use_vmac <if>v<vrid>`
+    up to 1.3 (`eth1v1`) and, since T4665 (PR #1526, 2022: the same VRID for IPv4 and IPv6 on
+    one interface), `use_vmac <if>v<vrid>v4` or `...v6` after the family of the first address
+    (`eth0v10v4`). `show vrrp` prints it (keepalived's `ifp_ifname`); DISABLED rows, read from
+    the configuration, show the plain interface.
+    """
+    if dialect(version).version in ("1.2", "1.3"):
+        return f"{interface}v{vrid}"
+    return f"{interface}v{vrid}v{6 if ipv6 else 4}"
+
+
 # --- seconds_to_human -----------------------------------------------------------------------------
 
 
