@@ -18,7 +18,7 @@ from tabulate import tabulate
 from exporter.errors import ParseError, VrrpUnavailableError
 from exporter.model import VrrpGroup, VrrpState
 from exporter.parse import MAX_OUTPUT_CHARS, ParsedVrrp, parse_duration, parse_show_vrrp, parse_show_vrrp_detailed
-from exporter.vyos_render import render_show_vrrp, vmac_interface
+from exporter.sim.vyos_render import render_show_vrrp, vmac_interface
 
 MASTER, BACKUP, FAULT, INIT, DISABLED = (
     VrrpState.MASTER,
