@@ -64,7 +64,7 @@ MAX_LINE_CHARS = 4_096
 DEFAULT_PRIORITY = 100
 
 _VRRP_PATH = ("high-availability", "vrrp")
-_PROMPT_RE = re.compile(r"[\w.-]+@[\w.-]+:\S*[$#](\s.*)?")
+_PROMPT_RE = re.compile(r"[\w.-]+@[\w.-]+(:\S*)?[$#](\s.*)?")
 # A line that mentions one of these is never quoted in an error message.
 _SENSITIVE_RE = re.compile(r"authentication|password|secret|key", re.IGNORECASE)
 _NUMERIC_RANGES = {
@@ -294,7 +294,8 @@ def _read_line(line: str, groups: dict[str, _GroupBuilder], sync_groups: dict[st
         raise _LineError(f"line is longer than {MAX_LINE_CHARS} characters")
     if not line or line.startswith("#") or line == "[edit]" or _PROMPT_RE.fullmatch(line):
         return
-    verb, _, rest = line.partition(" ")
+    verb, *tail = line.split(None, 1)
+    rest = tail[0] if tail else ""
     if verb in ("delete", "comment"):
         return
     if verb != "set":
