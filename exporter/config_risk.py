@@ -453,7 +453,9 @@ class _Unit:
     sync_group: str | None
     groups: list[str]
     returns_to: str | None = None  # the router VRRP alone brings it back to; None if it stays
-    causes: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        return self.groups[0] if self.sync_group is None else f"sync-group {self.sync_group} ({_names(self.groups)})"
 
 
 def _units(configs: Configs, groups: Sequence[str]) -> list[_Unit]:
@@ -464,20 +466,29 @@ def _units(configs: Configs, groups: Sequence[str]) -> list[_Unit]:
         key: object = ("sync", sync) if sync is not None else ("solo", name)
         units.setdefault(key, _Unit(sync, [])).groups.append(name)
     for unit in units.values():
-        no_preempt = [g for g in unit.groups if any(not i.preempt for i in _instances(configs, g).values())]
-        preferred = {g: _preferred(_instances(configs, g)) for g in unit.groups}
-        causes = []
-        if no_preempt:
-            causes.append(f"no-preempt on {_names(no_preempt)}")
-        tied = [g for g, r in preferred.items() if r is None]
-        if tied:
-            causes.append(f"equal top priorities on {_names(tied)}")
-        targets = {r for r in preferred.values() if r is not None}
-        if len(targets) > 1:
-            causes.append("priorities prefer " + ", ".join(f"{r} for {g}" for g, r in preferred.items() if r))
-        unit.causes = tuple(causes)
-        unit.returns_to = next(iter(targets)) if not causes and len(targets) == 1 else None
+        preferred = {_preferred(_instances(configs, g)) for g in unit.groups}
+        if len(preferred) == 1 and None not in preferred and not any(_no_preempt(configs, g) for g in unit.groups):
+            unit.returns_to = next(iter(preferred))
     return list(units.values())
+
+
+def _no_preempt(configs: Configs, group: str) -> bool:
+    return any(not i.preempt for i in _instances(configs, group).values())
+
+
+def _causes(configs: Configs, groups: Sequence[str]) -> list[str]:
+    """Why these groups' failovers are not undone by VRRP alone, in an operator's words."""
+    causes = []
+    no_preempt = [g for g in groups if _no_preempt(configs, g)]
+    if no_preempt:
+        causes.append(f"no-preempt on {_names(no_preempt)}")
+    preferred = {g: _preferred(_instances(configs, g)) for g in groups}
+    tied = [g for g, r in preferred.items() if r is None]
+    if tied:
+        causes.append(f"equal top priorities on {_names(tied)}")
+    if len({r for r in preferred.values() if r is not None}) > 1:
+        causes.append("priorities prefer " + ", ".join(f"{r} for {g}" for g, r in preferred.items() if r))
+    return causes
 
 
 def _split_prone(
@@ -503,21 +514,18 @@ def _split_prone(
         if not risky:
             continue
         groups = [g for g in scope if any(g in u.groups for u in risky)]
-        causes = [c for u in risky for c in u.causes]
-        returns = {u.returns_to for u in risky if u.returns_to is not None}
-        if not causes and len(returns) > 1:
-            causes.append("the sync units prefer " + _names(sorted(returns)))
         routers = [r for r in configs if any(g in configs[r].groups for g in groups)]
-        fix = _split_fix(configs, routers, groups, risky, set_name, declared)
+        where = f" of set {set_name}" if set_name is not None else ""
         findings.append(
             RiskFinding(
                 "split_prone",
                 tuple(routers),
                 tuple(groups),
-                f"{_names(groups)} share no sync-group and a failover is not undone by itself"
-                f" ({'; '.join(causes)}): after one link flap their masters can stay on different routers;"
-                " fix with one sync-group (below) or with preempt and one router highest on every group",
-                fix,
+                f"{_names(u.describe() for u in risky)}{where} fail over separately and a failover is not undone"
+                f" by itself ({'; '.join(_causes(configs, groups))}): after one link flap their masters can stay"
+                " on different routers; fix with one sync-group (below) or with preempt and one router highest"
+                " on every group",
+                _split_fix(configs, routers, groups, risky, set_name, declared),
             )
         )
     return findings
@@ -559,8 +567,9 @@ def _split_fix(
     # members of one sync-group must be set alike (VyOS docs), and the master must be highest
     highs = [configs[master].groups[g].priority for g in groups if g in configs[master].groups]
     lows = [configs[r].groups[g].priority for r in routers if r != master for g in groups if g in configs[r].groups]
-    high, low = max(highs, default=0), max(lows, default=0)
-    if high <= low or len(set(highs)) > 1 or len(set(lows)) > 1:
+    # the master's highest and the others' lowest priority, unless that does not order them
+    high, low = max(highs, default=0), min(lows, default=0)
+    if high <= low:
         raised = _raised(low)
         high = raised if raised is not None else _MAX_PRIORITY
         low = min(low, high - 1)
