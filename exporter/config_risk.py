@@ -27,7 +27,9 @@ groups, a one-line reason and the VyOS commands that fix it):
   subtree does not show and which can differ per VLAN). Two units are safe together only if both
   return by themselves **to the same router**; otherwise a single link flap leaves the masters
   split for good: the seed's incident (`no-preempt` on every group, no sync-group) and the pattern
-  the keepalived maintainer diagnosed in acassen/keepalived#1205. Which groups must share a master:
+  the keepalived maintainer diagnosed in acassen/keepalived#1205 ("the VRRP instances have the same
+  priorities on both servers, and so it is indeterminate which will be master"; fixes: higher
+  priorities on one server, no `nopreempt`, a vrrp_sync_group). Which groups must share a master:
   the declared sets' groups when the YAML declares sets; otherwise every group, except that two
   groups that are members of two different sync-groups on every router are separate on purpose
   (the operator made two sync-groups). Preempt with one router highest everywhere is accepted:
@@ -102,7 +104,10 @@ Configs = Mapping[str, VrrpConfig]
 
 
 def _word(value: str) -> str:
-    return value if _SAFE_WORD.fullmatch(value) else "'" + value.replace("'", "") + "'"
+    """A value as a VyOS command word: bare where safe, else quoted."""
+    if _SAFE_WORD.fullmatch(value):
+        return value
+    return "'" + value + "'" if "'" not in value else '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _group_cmd(verb: str, group: str, *rest: str) -> str:
@@ -120,9 +125,7 @@ def _names(items: Iterable[str]) -> str:
 def _fold(routers: Sequence[str], per_router: Mapping[str, Sequence[str]]) -> tuple[str, ...]:
     """Commands needed on every router of the finding bare, the others as `router: command`."""
     needed = [set(per_router.get(r, ())) for r in routers]
-    everywhere = set.intersection(*needed) if needed and len(routers) > 1 else set()
-    if len(routers) == 1:
-        everywhere = needed[0]
+    everywhere = set.intersection(*needed) if needed else set()
     out: list[str] = []
     for router in routers:
         for command in per_router.get(router, ()):
@@ -227,6 +230,12 @@ def _member_missing(configs: Configs) -> list[RiskFinding]:
     return findings
 
 
+def _mode(values: Iterable[int]) -> int:
+    """The most common value; on a tie the highest (priority, preempt, the longer delay)."""
+    counts = Counter(values)
+    return max(counts, key=lambda value: (counts[value], value))
+
+
 def _settings(group: VrrpGroupConfig) -> tuple[int, bool, int]:
     return group.priority, group.preempt, group.preempt_delay or 0
 
@@ -244,6 +253,10 @@ def _align(group: VrrpGroupConfig, priority: int, preempt: bool, delay: int) -> 
 
 
 def _inconsistent(configs: Configs) -> list[RiskFinding]:
+    # vyos/vyos-documentation docs/configuration/highavailability/index.rst, "Sync groups":
+    # "All items in a sync group should be similarly configured. If one VRRP group is set to a
+    # different preemption delay or priority, it would result in an endless transition loop."
+    # (keepalived's sample config carries the same warning, acassen/keepalived#624.)
     findings = []
     for router, cfg in configs.items():
         for sync_group, names in cfg.sync_groups.items():
@@ -251,10 +264,9 @@ def _inconsistent(configs: Configs) -> list[RiskFinding]:
             if len({_settings(g) for g in groups}) < 2:
                 continue
             # the members' most common value wins; on a tie, the higher priority, preempt, longer delay
-            priority = max(Counter(g.priority for g in groups).most_common(), key=lambda kv: (kv[1], kv[0]))[0]
-            preempt = max(Counter(g.preempt for g in groups).most_common(), key=lambda kv: (kv[1], kv[0]))[0]
-            delays = Counter(g.preempt_delay or 0 for g in groups)
-            delay = max(delays.most_common(), key=lambda kv: (kv[1], kv[0]))[0]
+            priority = _mode(g.priority for g in groups)
+            preempt = bool(_mode(int(g.preempt) for g in groups))
+            delay = _mode(g.preempt_delay or 0 for g in groups)
             shown = "; ".join(
                 f"{g.name} priority {g.priority}{'' if g.preempt else ' no-preempt'}"
                 + (f" preempt-delay {g.preempt_delay}" if g.preempt_delay else "")
@@ -274,9 +286,9 @@ def _inconsistent(configs: Configs) -> list[RiskFinding]:
     return findings
 
 
-def _address_cmd(verb: str, group: VrrpGroupConfig | None, name: str, address: str, legacy: bool) -> str:
-    node = "virtual-address" if (group.uses_virtual_address if group is not None else legacy) else "address"
-    return _group_cmd(verb, name, node, address)
+def _address_cmd(verb: str, name: str, address: str, legacy: bool) -> str:
+    """`address` (1.4+) or, for a router that writes it so, `virtual-address` (1.2/1.3)."""
+    return _group_cmd(verb, name, "virtual-address" if legacy else "address", address)
 
 
 def _peer_mismatch(configs: Configs) -> list[RiskFinding]:
@@ -296,7 +308,7 @@ def _peer_mismatch(configs: Configs) -> list[RiskFinding]:
                     commands.append(_group_cmd("set", name, "interface", ref.interface))
                 if ref.vrid is not None:
                     commands.append(_group_cmd("set", name, "vrid", str(ref.vrid)))
-                commands += [_address_cmd("set", None, name, a, ref.uses_virtual_address) for a in ref.addresses]
+                commands += [_address_cmd("set", name, a, ref.uses_virtual_address) for a in ref.addresses]
                 if ref.priority > _PRIORITY_STEP:
                     commands.append(_group_cmd("set", name, "priority", str(ref.priority - _PRIORITY_STEP)))
         disabled = [r for r, g in present.items() if g.disabled]
@@ -321,10 +333,14 @@ def _peer_mismatch(configs: Configs) -> list[RiskFinding]:
                     f" but {_names(ref.addresses) or 'none'} on {first_router}"
                 )
                 commands += [
-                    _address_cmd("delete", group, name, a, False) for a in group.addresses if a not in ref.addresses
+                    _address_cmd("delete", name, a, group.uses_virtual_address)
+                    for a in group.addresses
+                    if a not in ref.addresses
                 ]
                 commands += [
-                    _address_cmd("set", group, name, a, False) for a in ref.addresses if a not in group.addresses
+                    _address_cmd("set", name, a, group.uses_virtual_address)
+                    for a in ref.addresses
+                    if a not in group.addresses
                 ]
             if (group.advertise_interval or 1) != (ref.advertise_interval or 1):
                 problems.append(
@@ -384,6 +400,9 @@ def _make_preferred(configs: Configs, name: str, winner: str) -> dict[str, list[
 
 
 def _priority_tie(configs: Configs, declared: Mapping[str, str]) -> list[RiskFinding]:
+    # keepalived's maintainer: "It is bad practice to have VRRP instances with the same VRID having
+    # the same priority" - both become master at once, then one reverts (acassen/keepalived#2323,
+    # #1515); with no-preempt the first to come up keeps it (#1205).
     findings = []
     for name in _all_groups(configs):
         instances = _instances(configs, name)
@@ -393,8 +412,8 @@ def _priority_tie(configs: Configs, declared: Mapping[str, str]) -> list[RiskFin
         tied = [r for r, g in instances.items() if g.priority == top]
         if len(tied) < 2:
             continue
-        winner = declared.get(name) if declared.get(name) in tied else tied[0]
-        assert winner is not None
+        want = declared.get(name)
+        winner = want if want is not None and want in tied else tied[0]
         findings.append(
             RiskFinding(
                 "priority_tie",
