@@ -44,6 +44,7 @@ from types import MappingProxyType
 from .errors import ParseError
 
 __all__ = [
+    "DEFAULT_CONFIG_COMMAND",
     "DEFAULT_PRIORITY",
     "MAX_CONFIG_CHARS",
     "MAX_CONFIG_LINES",
@@ -62,6 +63,14 @@ MAX_LINE_CHARS = 4_096
 # vyos-1x high-availability.xml.in: `priority` <defaultValue>100</defaultValue> (1.4+); 1.2/1.3
 # vrrp.xml.in: "Router priority (default: 100)" and the config script fills in 100.
 DEFAULT_PRIORITY = 100
+
+# The default `ssh.config_command` (docs/vyos-config-command.md): `show configuration commands`
+# through the op-mode wrapper (1.2 to 1.5), filtered on the router so that only the VRRP lines, and
+# any line that is no `set` command at all (an error message), leave it.
+DEFAULT_CONFIG_COMMAND = (
+    "set -o pipefail; /opt/vyatta/bin/vyatta-op-cmd-wrapper show configuration commands"
+    " | sed -n -e '/^set high-availability vrrp /p' -e '/^set /!p'"
+)
 
 _VRRP_PATH = ("high-availability", "vrrp")
 _PROMPT_RE = re.compile(r"[\w.-]+@[\w.-]+(:\S*)?[$#](\s.*)?")

@@ -3,12 +3,15 @@ malformed lines, the size bounds, and a planted VRRP password that must appear n
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from exporter.errors import ParseError
 from exporter.vyos_config import (
+    DEFAULT_CONFIG_COMMAND,
     DEFAULT_PRIORITY,
     MAX_CONFIG_CHARS,
     MAX_CONFIG_LINES,
@@ -315,3 +318,25 @@ def test_fixture_passwords_appear_nowhere() -> None:
         text = load(name)
         assert password in text  # planted in the fixture
         assert password not in everything_returned(parse_vyos_config(text))
+
+
+# -- the default config command's filter ----------------------------------------------------------
+
+
+@pytest.mark.skipif(shutil.which("sed") is None, reason="needs sed")
+def test_default_command_filter_keeps_vrrp_lines_and_errors() -> None:
+    _, _, router_filter = DEFAULT_CONFIG_COMMAND.partition(" | ")
+    assert router_filter.startswith("sed ")
+
+    def filtered(text: str) -> str:
+        return subprocess.run(
+            ["bash", "-c", router_filter], input=text, capture_output=True, text=True, check=True
+        ).stdout
+
+    whole = load("show_config_full.txt")
+    out = filtered(whole)
+    assert "system login" not in out and "encrypted-password" not in out  # the rest stays on the router
+    assert parse_vyos_config(out) == parse_vyos_config(whole)
+    assert filtered("set system host-name x\n") == ""  # no VRRP configured: nothing at all
+    error = "Must be an admin user to run this command.\n"
+    assert filtered("set system host-name x\n" + error) == error  # passed through, then a ParseError
