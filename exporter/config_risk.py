@@ -532,6 +532,7 @@ def _split_prone(
                     risky += [u for u in (first, second) if u not in risky]
         if not risky:
             continue
+        risky = [u for u in units if u in risky]  # in scope order
         groups = [g for g in scope if any(g in u.groups for u in risky)]
         routers = [r for r in configs if any(g in configs[r].groups for g in groups)]
         where = f" of set {set_name}" if set_name is not None else ""
@@ -544,7 +545,7 @@ def _split_prone(
                 f" by itself ({'; '.join(_causes(configs, groups))}): after one link flap their masters can stay"
                 " on different routers; fix with one sync-group (below) or with preempt and one router highest"
                 " on every group",
-                _split_fix(configs, routers, groups, risky, set_name, declared),
+                _split_fix(configs, routers, risky, set_name, declared, keep_sync_groups=declared_sets is None),
             )
         )
     return findings
@@ -553,19 +554,27 @@ def _split_prone(
 def _split_fix(
     configs: Configs,
     routers: Sequence[str],
-    groups: Sequence[str],
     risky: Sequence[_Unit],
     set_name: str | None,
     declared: Mapping[str, str],
+    *,
+    keep_sync_groups: bool,
 ) -> tuple[str, ...]:
-    """One sync-group holding every group, with members set alike so it cannot loop."""
-    existing = Counter(u.sync_group for u in risky if u.sync_group is not None)
+    """One sync-group for the risky groups, with its members set alike so that it cannot loop.
+
+    The sync-group is the largest existing one among them, else the declared set's name, else
+    MAIN. With `keep_sync_groups` (no declared sets: separate sync-groups are on purpose) only the
+    groups in no sync-group join it; otherwise every risky group does.
+    """
+    existing = Counter({u.sync_group: len(u.groups) for u in risky if u.sync_group is not None})
     if existing:
-        target = existing.most_common(1)[0][0]
+        target = max(existing, key=lambda name: (existing[name], -list(existing).index(name)))
     elif set_name is not None and set_name != DEFAULT_SET_NAME and _SAFE_WORD.fullmatch(set_name):
         target = set_name
     else:
         target = FIX_SYNC_GROUP
+    joining = [g for u in risky if u.sync_group != target and not (keep_sync_groups and u.sync_group) for g in u.groups]
+    groups = [g for u in risky if u.sync_group == target for g in u.groups] + joining
     # the router that should master them all: declared, else the one most groups prefer, else the first
     wanted = [declared[g] for g in groups if g in declared]
     preferred = [p for g in groups if (p := _preferred(_instances(configs, g))) is not None]
@@ -574,19 +583,18 @@ def _split_fix(
     per_router: dict[str, list[str]] = {}
     for router in routers:
         cfg = configs[router]
-        present = [cfg.groups[g] for g in groups if g in cfg.groups and not cfg.groups[g].disabled]
         commands = per_router.setdefault(router, [])
-        for group in present:
-            current = cfg.sync_group_of(group.name)
-            if current == target:
+        for name in joining:
+            current = cfg.sync_group_of(name) if name in cfg.groups else target
+            if current == target or cfg.groups[name].disabled:
                 continue
             if current is not None:
-                commands.append(_member_cmd("delete", current, group.name))
-            commands.append(_member_cmd("set", target, group.name))
-    # members of one sync-group must be set alike (VyOS docs), and the master must be highest
+                commands.append(_member_cmd("delete", current, name))
+            commands.append(_member_cmd("set", target, name))
+    # members of one sync-group must be set alike (VyOS docs), and the master must be highest:
+    # the master's highest and the others' lowest priority, unless that does not order them
     highs = [configs[master].groups[g].priority for g in groups if g in configs[master].groups]
     lows = [configs[r].groups[g].priority for r in routers if r != master for g in groups if g in configs[r].groups]
-    # the master's highest and the others' lowest priority, unless that does not order them
     high, low = max(highs, default=0), min(lows, default=0)
     if high <= low:
         raised = _raised(low)

@@ -149,6 +149,33 @@ def test_two_sync_groups_are_separate_on_purpose_unless_declared_together() -> N
     assert "split_prone" not in rules(lint(configs, None))
     finding = one(lint(configs, (SyncSetSpec(DEFAULT_SET_NAME),)), "split_prone")
     assert finding.groups == ("A", "B")
+    # declared together: B leaves DMZ for MAIN, and r1 (priority 200 on A) is raised on B too
+    assert finding.fix == (
+        "delete high-availability vrrp sync-group DMZ member B",
+        "set high-availability vrrp sync-group MAIN member B",
+        "r1: set high-availability vrrp group B priority 200",
+    )
+
+
+def test_a_group_in_no_sync_group_joins_the_largest_one_without_merging_the_others() -> None:
+    r1 = [
+        group("A", 150, vrid=1),
+        group("B", 100, vrid=2),
+        group("C", 150, vrid=3),
+        sync("MAIN", "A"),
+        sync("DMZ", "B"),
+    ]
+    r2 = [group("A", 100, vrid=1), group("B", 150, vrid=2), group("C", 100, vrid=3, no_preempt=True)]
+    r2 += [sync("MAIN", "A"), sync("DMZ", "B")]
+    finding = one(lint(cluster(r1="\n".join(r1), r2="\n".join(r2)), None), "split_prone")
+    assert finding.groups == ("A", "B", "C")
+    assert finding.reason.startswith("sync-group MAIN (A), sync-group DMZ (B), C fail over separately")
+    assert "no-preempt on C" in finding.reason
+    # C joins MAIN; members of MAIN on r2 must then agree on preemption
+    assert finding.fix == (
+        "set high-availability vrrp sync-group MAIN member C",
+        "r2: delete high-availability vrrp group C no-preempt",
+    )
 
 
 @pytest.mark.parametrize(
