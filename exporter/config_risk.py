@@ -21,8 +21,10 @@ groups, a one-line reason and the VyOS commands that fix it):
   and whose failover is **not undone by itself**. A failover moves one unit (a group, or all groups
   of one sync-group) to the other router when a link, a track interface or a health check fails.
   When the fault clears, VRRP alone moves that unit back only if (a) preemption is on for every
-  group of it (`no-preempt` anywhere keeps the new master "indefinitely", VyOS docs, Preemption)
-  and (b) one router has the strictly highest priority on every group of the unit (on equal
+  group of it (with `no-preempt` "the newly elected master will keep the master status and the
+  virtual address indefinitely", VyOS docs, Preemption; counted on any router, although only the
+  higher-priority router's setting acts, because it is set per router and one edit away) and
+  (b) one router has the strictly highest priority on every group of the unit (on equal
   priorities VRRP falls back to the higher primary IP address of each interface, which the VRRP
   subtree does not show and which can differ per VLAN). Two units are safe together only if both
   return by themselves **to the same router**; otherwise a single link flap leaves the masters
@@ -33,14 +35,17 @@ groups, a one-line reason and the VyOS commands that fix it):
   the declared sets' groups when the YAML declares sets; otherwise every group, except that two
   groups that are members of two different sync-groups on every router are separate on purpose
   (the operator made two sync-groups). Preempt with one router highest everywhere is accepted:
-  a split then lasts only while a link is down (DESIGN.md), which the state metrics show.
+  a split then lasts only while a link is down (DESIGN.md), which the state metrics show. The fix
+  puts the groups in one sync-group (the largest existing one, else MAIN) with priorities and
+  preemption made alike per router; the reason names the alternative (preempt, one router highest).
 - `sync_group_member_missing`: a sync-group member names no group configured on that router
   (the seed's `sync-group MAIN member VLAN10` for VLAN100; VyOS 1.2 commits it without a word).
 - `sync_group_inconsistent`: members of one sync-group on one router differ in priority,
   preemption or preempt-delay, which VyOS's own documentation says loops.
-- `peer_mismatch`: a group configured (or enabled) on some routers of the cluster only, or whose
-  VRID, interface, virtual addresses, advertise interval or sync-group differ between routers:
-  those are not one virtual router, so both may be master.
+- `peer_mismatch`: a group configured (or enabled) on some routers of the cluster only (no standby),
+  or whose VRID, interface, virtual addresses or advertise interval differ between routers (not one
+  virtual router: both may be master), or whose sync-group differs (the routers fail it over with
+  different groups). The group's first router in config order is the reference for the fix.
 - `priority_tie`: the highest priority of a group is shared by two or more routers, so who is
   master depends on interface addresses and on who came up first.
 - `preferred_master_mismatch`: the YAML's declared preferred master of a group is not its strictly
