@@ -92,7 +92,7 @@ class VrrpGroupConfig:
     `addresses` are the virtual addresses in canonical form (`192.0.2.1/24`), from `address`
     (1.4+) or `virtual-address` (1.2/1.3), in config order; `uses_virtual_address` says which
     spelling the router used, so a fix command can be written in it. The authentication password
-    is never kept: `authentication` only says whether the group has an `authentication` node.
+    is never kept: `has_authentication` only says whether the group has an `authentication` node.
     """
 
     name: str
@@ -110,7 +110,7 @@ class VrrpGroupConfig:
     has_track: bool = False
     has_health_check: bool = False
     has_transition_scripts: bool = False
-    authentication: bool = False
+    has_authentication: bool = False
     authentication_type: str | None = None
     disabled: bool = False
     description: str | None = None
@@ -211,7 +211,7 @@ class _GroupBuilder:
             has_track="track" in self.flags,
             has_health_check="health-check" in self.flags,
             has_transition_scripts="transition-script" in self.flags,
-            authentication="authentication" in self.flags,
+            has_authentication="authentication" in self.flags,
             authentication_type=v.get("authentication type"),
             disabled="disable" in self.flags,
             description=v.get("description"),

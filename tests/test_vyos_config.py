@@ -106,7 +106,7 @@ EXPECTED: dict[str, tuple[dict[str, VrrpGroupConfig], dict[str, tuple[str, ...]]
                 has_track=True,
                 has_health_check=True,
                 has_transition_scripts=True,
-                authentication=True,
+                has_authentication=True,
                 authentication_type="plaintext-password",
             ),
             "Bar": VrrpGroupConfig("Bar", interface="eth0", vrid=11, addresses=("2001:db8:bb::1/64",)),
@@ -122,7 +122,7 @@ EXPECTED: dict[str, tuple[dict[str, VrrpGroupConfig], dict[str, tuple[str, ...]]
                 vrid=20,
                 priority=200,
                 addresses=("10.20.20.1/24",),
-                authentication=True,
+                has_authentication=True,
                 authentication_type="plaintext-password",
             ),
         },
@@ -292,7 +292,7 @@ def everything_returned(config: VrrpConfig) -> str:
 )
 def test_password_is_dropped_while_parsing(line: str) -> None:
     config = parse_vyos_config(f"{line}\nset high-availability vrrp group G vrid 1\n")
-    assert config.groups["G"].authentication
+    assert config.groups["G"].has_authentication
     assert PLANTED not in everything_returned(config)
 
 
