@@ -43,6 +43,8 @@ class ScrapeSource(Protocol):
 
     def generation(self, cluster: str, router: str) -> int: ...
 
+    def parse_problems(self, cluster: str, router: str) -> int: ...
+
 
 def _gauge(name: str, doc: str, labels: Labels) -> Family:
     return Family(name, f"{doc} {_SOURCE}", labels)
@@ -59,8 +61,16 @@ SUCCESS = _gauge(
 )
 ERRORS = Family(
     "vrrp_poll_errors_total",
-    f"Failed polls of this router by reason (connect, timeout, auth, hostkey, command, parse). {_SOURCE}",
+    "Failed polls of this router by reason (connect, timeout, auth, hostkey, command, parse, unavailable:"
+    f" VyOS said its VRRP data is not available and the answer is not believed yet). {_SOURCE}",
     (*_ROUTER, "reason"),
+    counter=True,
+)
+PARSE_PROBLEMS = Family(
+    "vrrp_poll_parse_problems_total",
+    "Cells of this router's `show vrrp` table that could not be read (e.g. a Last Transition); the"
+    f" group is exported without them. {_SOURCE}",
+    _ROUTER,
     counter=True,
 )
 STATE = _gauge(
@@ -86,10 +96,16 @@ GROUP_MASTERS = _gauge(
     "Routers reporting MASTER for the group (0 = no master, 2+ = dual master); up routers only.",
     ("vrrp_cluster", "group"),
 )
+STANDBYS = _gauge(
+    "vrrp_group_standbys",
+    "Routers reporting BACKUP for the group (0 with a master = no redundancy left); up routers only.",
+    ("vrrp_cluster", "group"),
+)
 SET_MASTERS = _gauge("vrrp_set_masters", "Distinct routers that are MASTER of some group of the sync set.", _SET)
 SPLIT = _gauge(
     "vrrp_master_split",
-    "1 if the masters of the groups of this sync set sit on two or more routers (asymmetric routing), else 0.",
+    "1 if the groups of this sync set are not all mastered by one router (asymmetric routing): masters on"
+    " two or more routers, or one router MASTER of some and BACKUP/FAULT/INIT of others, else 0.",
     _SET,
 )
 MISSING = _gauge(
@@ -105,9 +121,9 @@ BUILD_INFO = Family("vrrp_exporter_build_info", "Version of vyos-vrrp-exporter; 
 _GROUP_FAMILIES = (STATE, PRIORITY, TRANSITION, TRANSITIONS)
 # Exposition order.
 FAMILIES: tuple[Family, ...] = (
-    *(UP, DURATION, SUCCESS, ERRORS),
+    *(UP, DURATION, SUCCESS, ERRORS, PARSE_PROBLEMS),
     *_GROUP_FAMILIES,
-    *(GROUP_MASTERS, SET_MASTERS, SPLIT, MISSING, PREFERRED),
+    *(GROUP_MASTERS, STANDBYS, SET_MASTERS, SPLIT, MISSING, PREFERRED),
     BUILD_INFO,
 )
 
@@ -122,9 +138,10 @@ def _router_rows(cluster: str, router: RouterView) -> Iterator[Row]:
             yield SUCCESS, key, snapshot.last_success_at
 
 
-def _error_rows(cluster: str, router: str, errors: Mapping[PollErrorReason, int]) -> Iterator[Row]:
+def _error_rows(cluster: str, router: str, errors: Mapping[PollErrorReason, int], problems: int) -> Iterator[Row]:
     for reason, count in errors.items():
         yield ERRORS, (cluster, router, str(reason)), count
+    yield PARSE_PROBLEMS, (cluster, router), problems
 
 
 def _group_rows(source: ScrapeSource, cluster: str, router: RouterView) -> Iterator[Row]:
@@ -147,6 +164,7 @@ def _derived_rows(view: ClusterView) -> Iterator[Row]:
     cluster = view.spec.name
     for group in view.groups:
         yield GROUP_MASTERS, (cluster, group.name), len(group.masters)
+        yield STANDBYS, (cluster, group.name), len(group.standbys)
     for s in view.sets:
         yield SET_MASTERS, (cluster, s.name), s.master_count
         yield SPLIT, (cluster, s.name), 1 if s.split else 0
@@ -170,7 +188,12 @@ class VrrpCollector(Collector):
             for router in view.routers:
                 for family, labels, value in (
                     *_router_rows(cluster, router),
-                    *_error_rows(cluster, router.name, source.errors(cluster, router.name)),
+                    *_error_rows(
+                        cluster,
+                        router.name,
+                        source.errors(cluster, router.name),
+                        source.parse_problems(cluster, router.name),
+                    ),
                     *_group_rows(source, cluster, router),
                 ):
                     families[family].add_metric(labels, value)
@@ -197,8 +220,9 @@ class VrrpCollector(Collector):
             for router in view.routers:
                 out.rows(_router_rows(cluster, router))
                 errors = source.errors(cluster, router.name)
-                rows = partial(_error_rows, cluster, router.name, errors)
-                out.block(("errors", cluster, router.name), tuple(errors.values()), rows)
+                problems = source.parse_problems(cluster, router.name)
+                rows = partial(_error_rows, cluster, router.name, errors, problems)
+                out.block(("errors", cluster, router.name), (*errors.values(), problems), rows)
                 stamp = (source.generation(cluster, router.name), router.up)
                 out.block(("groups", cluster, router.name), stamp, partial(_group_rows, source, cluster, router))
                 stamps.append(stamp)

@@ -18,6 +18,9 @@ class PollErrorReason(StrEnum):
     HOSTKEY = "hostkey"
     COMMAND = "command"
     PARSE = "parse"
+    # VyOS said its VRRP data is not available, from a router that had groups at its last poll:
+    # asked again before it is believed (VyOS's one dump file races between concurrent readers).
+    UNAVAILABLE = "unavailable"
 
 
 class ConfigError(ExporterError):

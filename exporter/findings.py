@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from .join import ClusterView, Finding, GroupView, Notice, RouterView, Verdict
 
 EXIT_CODES = {
@@ -10,6 +12,8 @@ EXIT_CODES = {
     Verdict.NO_MASTER: 1,
     Verdict.DUAL_MASTER: 1,
     Verdict.ROUTER_DOWN: 3,
+    Verdict.VRRP_STOPPED: 3,
+    Verdict.NO_STANDBY: 3,
 }
 
 
@@ -18,7 +22,8 @@ def exit_code(view: ClusterView) -> int:
 
 
 def overall_exit_code(views: list[ClusterView]) -> int:
-    """`poll`'s exit code: 1 if any cluster has a failure, else 3 if a router is down, else 0."""
+    """`poll`'s exit code: 1 if any cluster is split or masterless, else 3 if a router is down or
+    a pair has lost its redundancy, else 0."""
     codes = {exit_code(view) for view in views}
     if 1 in codes:
         return 1
@@ -33,8 +38,10 @@ def describe(view: ClusterView, finding: Finding) -> str:
     if kind is Verdict.SPLIT:
         s = view.set(name)
         assert s is not None
-        where = "; ".join(f"{r}: {', '.join(gs)}" for r, gs in s.masters.items())
-        return f"set {name} is split across {s.master_count} routers ({where})"
+        if s.master_count >= 2:
+            where = "; ".join(f"{r}: {', '.join(gs)}" for r, gs in s.masters.items())
+            return f"set {name} is split across {s.master_count} routers ({where})"
+        return f"set {name} is split: {_seen_by(view, s.masters, s.split_seen_by)}"
     if kind is Verdict.NO_MASTER:
         return f"group {name} has no master ({_states(view.group(name))})"
     if kind is Verdict.DUAL_MASTER:
@@ -43,6 +50,17 @@ def describe(view: ClusterView, finding: Finding) -> str:
         return f"group {name} is MASTER on {', '.join(group.masters)}"
     if kind is Verdict.ROUTER_DOWN:
         return f"router {name} is down ({_why_down(view.router(name))})"
+    if kind is Verdict.VRRP_STOPPED:
+        router = view.router(name)
+        assert router is not None
+        return (
+            f"router {name} reports no VRRP at all (it reported {', '.join(router.vrrp_gone)} before;"
+            " keepalived stopped or VRRP removed?)"
+        )
+    if kind is Verdict.NO_STANDBY:
+        group = view.group(name)
+        assert group is not None
+        return f"group {name} has no standby: MASTER on {group.masters[0]}, no router in BACKUP ({_states(group)})"
     if kind is Notice.NOT_PREFERRED:
         return f"group {name} is not on its preferred master {view.preferred[name][0]}"
     s = view.set(name)
@@ -57,6 +75,23 @@ def problems(view: ClusterView) -> list[tuple[Verdict, str]]:
 
 def warnings(view: ClusterView) -> list[str]:
     return [describe(view, f) for f in view.notices()]
+
+
+def _seen_by(view: ClusterView, masters: Mapping[str, tuple[str, ...]], seen: Mapping[str, tuple[str, ...]]) -> str:
+    """A split proved by one router's own table, and which routers could not be read."""
+    proofs = []
+    for router, others in seen.items():
+        states = ", ".join(f"{_row_state(view, router, g)} of {g}" for g in others)
+        proofs.append(f"{router} is MASTER of {', '.join(masters[router])} but {states}")
+    unread = [r.name for r in view.routers if not r.up]
+    tail = f" (inferred from {', '.join(seen)}; not read: {', '.join(unread)})" if unread else ""
+    return "; ".join(proofs) + tail
+
+
+def _row_state(view: ClusterView, router: str, group: str) -> str:
+    g = view.group(group)
+    row = g.states.get(router) if g is not None else None
+    return str(row.state) if row is not None else "absent"
 
 
 def _states(group: GroupView | None) -> str:

@@ -9,7 +9,7 @@ disagree.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from .model import ClusterSpec, RouterSnapshot, VrrpGroup, VrrpState
@@ -23,6 +23,20 @@ class Verdict(StrEnum):
     NO_MASTER = "no_master"
     DUAL_MASTER = "dual_master"
     ROUTER_DOWN = "router_down"
+    VRRP_STOPPED = "vrrp_stopped"  # a router that is up reports no VRRP after having reported groups
+    NO_STANDBY = "no_standby"  # a group has its master and no router in BACKUP: no redundancy left
+
+
+# Most severe first: a dual master is the most specific finding (the split it implies is its
+# consequence); a router down explains a missing standby, so it names the verdict before it.
+_SEVERITY = (
+    Verdict.DUAL_MASTER,
+    Verdict.SPLIT,
+    Verdict.NO_MASTER,
+    Verdict.ROUTER_DOWN,
+    Verdict.VRRP_STOPPED,
+    Verdict.NO_STANDBY,
+)
 
 
 class Notice(StrEnum):
@@ -53,6 +67,11 @@ class RouterView:
             return {}
         return {g.name: g for g in self.snapshot.groups}
 
+    @property
+    def vrrp_gone(self) -> tuple[str, ...]:
+        """Groups it reported before and reports no longer, now that it reports none at all."""
+        return self.snapshot.vrrp_gone if self.up and self.snapshot is not None else ()
+
 
 @dataclass(frozen=True, slots=True)
 class GroupView:
@@ -60,6 +79,11 @@ class GroupView:
     masters: tuple[str, ...]  # routers (up, fresh) reporting MASTER, in config order
     states: Mapping[str, VrrpGroup | None]  # router -> its row, None where an up router lacks the group
     all_disabled: bool
+    standbys: tuple[str, ...] = ()  # routers (up, fresh) reporting BACKUP, in config order
+
+    @property
+    def no_standby(self) -> bool:
+        return len(self.masters) == 1 and not self.standbys
 
     @property
     def no_master(self) -> bool:
@@ -77,6 +101,9 @@ class SetView:
     missing_groups: tuple[str, ...]  # declared groups that no up router reports
     masters: Mapping[str, tuple[str, ...]]  # router -> groups of this set it is MASTER of
     preferred_master: str | None
+    # Router -> the set's groups it is BACKUP/FAULT/INIT of while MASTER of others: its own table
+    # proves the split, whatever the other routers answer (or fail to).
+    split_seen_by: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def master_count(self) -> int:
@@ -84,7 +111,8 @@ class SetView:
 
     @property
     def split(self) -> bool:
-        return self.master_count >= 2
+        """The set's groups are not all mastered by one router."""
+        return self.master_count >= 2 or bool(self.split_seen_by)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,13 +152,16 @@ class ClusterView:
             found += [Finding(Verdict.NO_MASTER, g.name) for g in self.groups if g.no_master]
         found += [Finding(Verdict.DUAL_MASTER, g.name) for g in self.groups if g.dual_master]
         found += [Finding(Verdict.ROUTER_DOWN, r.name) for r in self.routers if not r.up]
+        found += [Finding(Verdict.VRRP_STOPPED, r.name) for r in self.routers if r.vrrp_gone]
+        if self.all_up:
+            # With a router unread, a group may have its standby there.
+            found += [Finding(Verdict.NO_STANDBY, g.name) for g in self.groups if g.no_standby]
         return found
 
     @property
     def verdict(self) -> Verdict:
         kinds = {finding.kind for finding in self.problems()}
-        # A dual master is the most specific finding: the split it implies is its consequence.
-        for kind in (Verdict.DUAL_MASTER, Verdict.SPLIT, Verdict.NO_MASTER, Verdict.ROUTER_DOWN):
+        for kind in _SEVERITY:
             if kind in kinds:
                 return kind
         return Verdict.HEALTHY
@@ -165,9 +196,10 @@ def _router_view(name: str, snapshot: RouterSnapshot | None, fresh: bool) -> Rou
 def _group_view(name: str, tables: Mapping[str, Mapping[str, VrrpGroup]]) -> GroupView:
     states = {router: table.get(name) for router, table in tables.items()}
     masters = tuple(r for r, row in states.items() if row is not None and row.state is VrrpState.MASTER)
+    standbys = tuple(r for r, row in states.items() if row is not None and row.state is VrrpState.BACKUP)
     present = [row for row in states.values() if row is not None]
     all_disabled = bool(present) and all(row.state is VrrpState.DISABLED for row in present)
-    return GroupView(name, masters, states, all_disabled)
+    return GroupView(name, masters, states, all_disabled, standbys)
 
 
 def _set_view(
@@ -185,7 +217,20 @@ def _set_view(
         for router in router_order
         if any(router in groups[g].masters for g in present)
     }
-    return SetView(name, present, missing, masters, preferred_master)
+    seen_by = {
+        router: others
+        for router in masters
+        if (others := tuple(g for g in present if _not_master(groups[g].states.get(router))))
+    }
+    return SetView(name, present, missing, masters, preferred_master, seen_by)
+
+
+_NOT_MASTER = frozenset({VrrpState.BACKUP, VrrpState.FAULT, VrrpState.INIT})
+
+
+def _not_master(row: VrrpGroup | None) -> bool:
+    """Running and not MASTER (DISABLED or absent says nothing about where the master is)."""
+    return row is not None and row.state in _NOT_MASTER
 
 
 def _preferred(

@@ -62,6 +62,9 @@ class RouterSnapshot:
     groups: tuple[VrrpGroup, ...] = ()
     failure: PollFailure | None = None
     last_success_at: float | None = None  # Unix time of the latest successful poll, this one included
+    problems: tuple[str, ...] = ()  # cells of the table the parser could not read (see parse.py)
+    # Groups the router reported before and no longer reports at all: its VRRP stopped (set by the store).
+    vrrp_gone: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:

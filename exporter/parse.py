@@ -126,6 +126,14 @@ _NO_VRRP_MESSAGES = frozenset(
 )
 
 # Printed when VRRP runs but this one read of keepalived's state failed: a transient poll error.
+# "Not running" in every version's words: a lost dump-file race prints the same (issue 13).
+NOT_RUNNING_MESSAGES = frozenset(
+    {
+        "VRRP is not running",
+        "VRRP data is not available (process not running or no active groups)",
+    }
+)
+
 _UNAVAILABLE_MESSAGES = frozenset(
     {
         "VRRP data is not available (wait time exceeded)",  # 1.4+: keepalived's dump timed out
@@ -208,6 +216,14 @@ class ParsedVrrp:
 
     groups: tuple[VrrpGroup, ...]
     problems: tuple[str, ...] = ()
+    # VyOS's sentence when it printed one instead of a table (no groups), e.g. `VRRP is not running`.
+    message: str | None = None
+
+    @property
+    def doubtful(self) -> bool:
+        """VyOS said keepalived is not running. That is also what a reader that lost the race for
+        VyOS's single dump file gets, so from a router that had groups it is asked again first."""
+        return self.message in NOT_RUNNING_MESSAGES
 
 
 def parse_show_vrrp(text: str, *, now: float | None = None) -> tuple[VrrpGroup, ...]:
@@ -236,7 +252,7 @@ def parse_show_vrrp_detailed(text: str, *, now: float | None = None) -> ParsedVr
     message = first.text.strip()
     if message in _NO_VRRP_MESSAGES:
         _expect_only_noise(lines[start + 1 :], "the VyOS message")
-        return ParsedVrrp(())
+        return ParsedVrrp((), message=message)
     if message in _UNAVAILABLE_MESSAGES:
         _expect_only_noise(lines[start + 1 :], "the VyOS message")
         raise VrrpUnavailableError(f"VyOS: {message}")
@@ -651,7 +667,7 @@ def _json_int(record: Mapping[str, object], key: str, low: int, high: int, where
 # --- a command result -----------------------------------------------------------------------------
 
 
-def interpret(result: CommandResult, now: float) -> tuple[VrrpGroup, ...]:
+def interpret(result: CommandResult, now: float) -> ParsedVrrp:
     """Turn a command result into groups, or raise PollError saying why not.
 
     `now` turns the absolute transition times of VyOS's JSON output into ages.
@@ -661,7 +677,7 @@ def interpret(result: CommandResult, now: float) -> tuple[VrrpGroup, ...]:
         # valid answer (zero groups). Anything else with a failing exit status is a command error.
         text = result.stdout if result.stdout.strip() else result.stderr
         try:
-            groups = parse_show_vrrp(text, now=now)
+            parsed = parse_show_vrrp_detailed(text, now=now)
         except PollError as exc:
             if exc.reason is PollErrorReason.COMMAND:
                 raise
@@ -669,12 +685,12 @@ def interpret(result: CommandResult, now: float) -> tuple[VrrpGroup, ...]:
             raise TransportError(
                 f"command exited with status {result.exit_status}: {detail}", PollErrorReason.COMMAND
             ) from exc
-        if groups:
+        if parsed.groups:
             raise TransportError(
                 f"command exited with status {result.exit_status} despite printing a table",
                 PollErrorReason.COMMAND,
             )
-        return groups
+        return parsed
     if not result.stdout.strip() and result.stderr.strip():
-        return parse_show_vrrp(result.stderr, now=now)
-    return parse_show_vrrp(result.stdout, now=now)
+        return parse_show_vrrp_detailed(result.stderr, now=now)
+    return parse_show_vrrp_detailed(result.stdout, now=now)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import time
 from collections.abc import Callable
 from typing import Protocol
@@ -22,11 +23,11 @@ import structlog
 
 from .aio import cancel_all
 from .config import Config
-from .errors import PollError, PollErrorReason
+from .errors import PollError, PollErrorReason, VrrpUnavailableError
 from .findings import problems
 from .join import ClusterView, Verdict
-from .model import CommandResult, PollFailure, RouterSnapshot, VrrpGroup
-from .parse import interpret
+from .model import CommandResult, PollFailure, RouterSnapshot
+from .parse import ParsedVrrp, interpret
 from .store import SnapshotStore
 from .targets import Runtime, SshTarget
 from .transport import SshTransport
@@ -34,6 +35,14 @@ from .views import Views
 from .watch import WatchStreams
 
 log = structlog.get_logger("exporter.poller")
+
+# VyOS's `show vrrp` has keepalived write one dump file, reads it and deletes it: a reader racing
+# another one (a second exporter, an admin at the CLI) gets "not running" / "not available",
+# the same words as a stopped keepalived. From a router that had groups such an answer is asked
+# again, after a random pause (the other reader's dump takes ~0.7 s), at most this many times,
+# all within the poll's time limit; only a repeated answer is believed.
+DOUBT_RETRIES = 2
+DOUBT_DELAY_SECONDS = (0.2, 1.0)
 
 
 class Transport(Protocol):
@@ -65,6 +74,7 @@ class Poller:
         self._router_status: dict[tuple[str, str], PollErrorReason | None] = {}
         self._verdicts: dict[str, Verdict] = {}
         self._report_missing: set[str] = set()
+        self._vrrp_gone: set[tuple[str, str]] = set()  # routers whose `vrrp_stopped` was logged
         # Watch streams need SSH sessions: a scripted transport has none.
         ssh = self.transport if isinstance(self.transport, SshTransport) else None
         self.watches = WatchStreams(ssh, self.wake) if ssh is not None else None
@@ -93,6 +103,7 @@ class Poller:
         keep = {(t.cluster, t.router) for t in self.runtime.all_targets()}
         self.store.retain(keep)
         self._router_status = {k: v for k, v in self._router_status.items() if k in keep}
+        self._vrrp_gone &= keep
         self._verdicts = {k: v for k, v in self._verdicts.items() if k in self.runtime.specs}
         await self.transport.forget(keep)
         self.start()
@@ -150,26 +161,45 @@ class Poller:
         return self.views.clusters()
 
     async def poll_cluster(self, name: str) -> list[RouterSnapshot]:
+        """One round: every router of the cluster at once. A router whose answer is still in
+        doubt keeps its last snapshot (it has none in the result)."""
         self._started[name] = self._started.get(name, 0) + 1
-        snapshots = await asyncio.gather(*(self.poll_router(t) for t in self.runtime.targets[name]))
+        polled = await asyncio.gather(*(self.poll_router(t) for t in self.runtime.targets[name]))
+        snapshots = [s for s in polled if s is not None]
         for snapshot in snapshots:
             self._record(snapshot)
         self.store.finish_round(name)
         self._report(name)
         async with self._round_done:
             self._round_done.notify_all()
-        return list(snapshots)
+        return snapshots
 
-    async def poll_router(self, target: SshTarget) -> RouterSnapshot:
+    async def poll_router(self, target: SshTarget) -> RouterSnapshot | None:
+        """Ask the router, and ask again while its answer is doubtful (see `DOUBT_RETRIES`).
+
+        Returns None when a doubtful answer could not be confirmed within the time limit: the
+        router's last snapshot stays (it ages out as usual) and the attempt counts as `unavailable`."""
         async with self._semaphore:
             started = time.monotonic()
-            failure: PollFailure | None = None
-            groups: tuple[VrrpGroup, ...] = ()
-            try:
-                result = await self.transport.run(target, self.config.command_timeout)
-                groups = interpret(result, self._clock())
-            except PollError as exc:
-                failure = PollFailure(exc.reason, exc.message)
+            deadline = started + self.config.command_timeout
+            doubt = self.store.reported_groups(target.cluster, target.router)
+            doubtful_answers = 0
+            while True:
+                asked = time.monotonic()
+                parsed, failure, doubtful = await self._ask(target, max(deadline - asked, 0.001))
+                if not (doubt and doubtful):
+                    break
+                doubtful_answers += 1
+                if doubtful_answers > DOUBT_RETRIES:
+                    break  # said every time: believed
+                delay = random.uniform(*DOUBT_DELAY_SECONDS)
+                if time.monotonic() + delay + (time.monotonic() - asked) > deadline:
+                    if doubtful_answers >= 2:
+                        break  # said twice, no time for a third: believed
+                    self._doubted(target, failure, parsed, asking_again=False)
+                    return None
+                self._doubted(target, failure, parsed, asking_again=True)
+                await asyncio.sleep(delay)
             duration = time.monotonic() - started
         now = self._clock()
         return RouterSnapshot(
@@ -177,9 +207,32 @@ class Poller:
             router=target.router,
             polled_at=now,
             duration_seconds=duration,
-            groups=groups,
+            groups=parsed.groups,
             failure=failure,
             last_success_at=now if failure is None else None,
+            problems=parsed.problems,
+        )
+
+    async def _ask(self, target: SshTarget, time_limit: float) -> tuple[ParsedVrrp, PollFailure | None, bool]:
+        """One command: what it said, why it failed, and whether the answer is in doubt."""
+        try:
+            result = await self.transport.run(target, time_limit)
+            parsed = interpret(result, self._clock())
+        except VrrpUnavailableError as exc:
+            return ParsedVrrp(()), PollFailure(exc.reason, exc.message), True
+        except PollError as exc:
+            return ParsedVrrp(()), PollFailure(exc.reason, exc.message), False
+        return parsed, None, parsed.doubtful
+
+    def _doubted(self, target: SshTarget, failure: PollFailure | None, parsed: ParsedVrrp, asking_again: bool) -> None:
+        """Count an answer not believed yet (asked again now, or left in doubt until the next poll)."""
+        self.store.count_error(target.cluster, target.router, PollErrorReason.UNAVAILABLE)
+        log.debug(
+            "poll_answer_doubted",
+            cluster=target.cluster,
+            router=target.router,
+            answer=failure.message if failure is not None else parsed.message,
+            asking_again=asking_again,
         )
 
     def watch_status(self) -> dict[tuple[str, str], tuple[bool, int]]:
@@ -206,8 +259,20 @@ class Poller:
         self._router_status[key] = reason
         for group, old, new in self.store.record(snapshot):
             bound.info("vrrp_state_changed", group=group, old_state=str(old), new_state=str(new))
+        self._log_vrrp_gone(key, bound)
         if snapshot.failure is None:
             bound.debug("poll_ok", groups=len(snapshot.groups), duration_seconds=round(snapshot.duration_seconds, 3))
+
+    def _log_vrrp_gone(self, key: tuple[str, str], bound: structlog.typing.FilteringBoundLogger) -> None:
+        stored = self.store.snapshot(*key)
+        if stored is None or stored.failure is not None:
+            return
+        if stored.vrrp_gone and key not in self._vrrp_gone:
+            self._vrrp_gone.add(key)
+            bound.warning("vrrp_stopped", groups_before=",".join(stored.vrrp_gone))
+        elif stored.groups and key in self._vrrp_gone:
+            self._vrrp_gone.discard(key)
+            bound.info("vrrp_resumed", groups=len(stored.groups))
 
     def _report(self, name: str) -> None:
         view = self.views.cluster(name)

@@ -54,9 +54,17 @@ def render_view(view: ClusterView) -> str:
             # With a router down its groups may well be MASTER there: do not claim "no master".
             state = "no master" if view.all_up else "no master among the routers that answered"
             lines.append(f"set {s.name}: {state}")
-        elif s.split:
+        elif s.split and s.master_count >= 2:
             holders = "; ".join(f"{r} is MASTER of {', '.join(gs)}" for r, gs in s.masters.items())
             lines.append(f"set {s.name}: SPLIT across {s.master_count} routers: {holders}")
+        elif s.split:
+            unread = [r.name for r in view.routers if not r.up]
+            proof = "; ".join(
+                f"{r} is MASTER of {', '.join(s.masters[r])} and not of {', '.join(gs)}"
+                for r, gs in s.split_seen_by.items()
+            )
+            tail = f" ({', '.join(unread)} could not be read)" if unread else ""
+            lines.append(f"set {s.name}: SPLIT, inferred from {', '.join(s.split_seen_by)}'s own table: {proof}{tail}")
         else:
             lines.append(f"set {s.name}: ok, all masters on {next(iter(s.masters))}")
     for kind, message in problems(view):
@@ -93,6 +101,7 @@ def view_json(view: ClusterView) -> dict[str, Any]:
                 "name": r.name,
                 "up": r.up,
                 "stale": r.stale,
+                "vrrp_gone": list(r.vrrp_gone),
                 "error": None if failure is None else {"reason": str(failure.reason), "message": failure.message},
                 "duration_seconds": None if snap is None else round(snap.duration_seconds, 6),
                 "last_success_at": None if snap is None else snap.last_success_at,
@@ -107,6 +116,7 @@ def view_json(view: ClusterView) -> dict[str, Any]:
             {
                 "name": g.name,
                 "masters": list(g.masters),
+                "standbys": list(g.standbys),
                 "routers": {r.name: _group_json(g.states.get(r.name)) if r.up else None for r in view.routers},
             }
             for g in view.groups
@@ -117,6 +127,7 @@ def view_json(view: ClusterView) -> dict[str, Any]:
                 "groups": list(s.groups),
                 "masters": list(s.masters),
                 "split": s.split,
+                "split_seen_by": {r: list(gs) for r, gs in s.split_seen_by.items()},
                 "missing_groups": list(s.missing_groups),
                 "preferred_master": s.preferred_master or view.spec.preferred_master,
             }

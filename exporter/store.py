@@ -38,6 +38,11 @@ class SnapshotStore:
         # Per router, then per group: a poll updates (and prunes) only its own router's groups.
         self._history: dict[RouterKey, dict[str, _GroupHistory]] = {}
         self._errors: dict[tuple[str, str, PollErrorReason], int] = {}
+        self._parse_problems: dict[RouterKey, int] = {}
+        # Per router: the groups it reported last time it reported any, and whether its last
+        # successful poll had groups (a router with VRRP that suddenly reports none is doubted).
+        self._known_groups: dict[RouterKey, tuple[str, ...]] = {}
+        self._reported_groups: dict[RouterKey, bool] = {}
         self._rounds: dict[str, int] = {}
         # Per router: what its group series show, and a number that changes whenever that does.
         self._group_signatures: dict[RouterKey, tuple[object, object]] = {}
@@ -51,16 +56,27 @@ class SnapshotStore:
         key = (snapshot.cluster, snapshot.router)
         previous = self._snapshots.get(key)
         if snapshot.failure is not None:
-            ekey = (snapshot.cluster, snapshot.router, snapshot.failure.reason)
-            self._errors[ekey] = self._errors.get(ekey, 0) + 1
+            self.count_error(snapshot.cluster, snapshot.router, snapshot.failure.reason)
             if previous is not None and previous.last_success_at is not None:
                 snapshot = replace(snapshot, last_success_at=previous.last_success_at)
             self._snapshots[key] = snapshot
             return []
+        if snapshot.problems:
+            self._parse_problems[key] = self._parse_problems.get(key, 0) + len(snapshot.problems)
+        self._reported_groups[key] = bool(snapshot.groups)
+        if snapshot.groups:
+            self._known_groups[key] = tuple(g.name for g in snapshot.groups)
+        elif self._known_groups.get(key):
+            snapshot = replace(snapshot, vrrp_gone=self._known_groups[key])
         self._snapshots[key] = snapshot
         changes = self._track(snapshot)
         self._update_generation(key, snapshot)
         return changes
+
+    def count_error(self, cluster: str, router: str, reason: PollErrorReason) -> None:
+        """Count a failed attempt that does not replace the router's snapshot (e.g. a doubted answer)."""
+        ekey = (cluster, router, reason)
+        self._errors[ekey] = self._errors.get(ekey, 0) + 1
 
     def _track(self, snapshot: RouterSnapshot) -> list[tuple[str, VrrpState | None, VrrpState]]:
         changes: list[tuple[str, VrrpState | None, VrrpState]] = []
@@ -116,6 +132,9 @@ class SnapshotStore:
         self._snapshots = {k: v for k, v in self._snapshots.items() if k in keep}
         self._history = {k: v for k, v in self._history.items() if k in keep}
         self._errors = {k: v for k, v in self._errors.items() if k[:2] in keep}
+        self._parse_problems = {k: v for k, v in self._parse_problems.items() if k in keep}
+        self._known_groups = {k: v for k, v in self._known_groups.items() if k in keep}
+        self._reported_groups = {k: v for k, v in self._reported_groups.items() if k in keep}
         self._rounds = {k: v for k, v in self._rounds.items() if k in clusters}
         self._group_signatures = {k: v for k, v in self._group_signatures.items() if k in keep}
         self._generations = {k: v for k, v in self._generations.items() if k in keep}
@@ -142,6 +161,13 @@ class SnapshotStore:
 
     def errors(self, cluster: str, router: str) -> Mapping[PollErrorReason, int]:
         return {reason: self._errors.get((cluster, router, reason), 0) for reason in _REASONS}
+
+    def parse_problems(self, cluster: str, router: str) -> int:
+        return self._parse_problems.get((cluster, router), 0)
+
+    def reported_groups(self, cluster: str, router: str) -> bool:
+        """The router's last successful poll reported VRRP groups."""
+        return self._reported_groups.get((cluster, router), False)
 
     def rounds(self, cluster: str) -> int:
         return self._rounds.get(cluster, 0)

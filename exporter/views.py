@@ -88,3 +88,6 @@ class Views:
 
     def generation(self, cluster: str, router: str) -> int:
         return self._store.generation(cluster, router)
+
+    def parse_problems(self, cluster: str, router: str) -> int:
+        return self._store.parse_problems(cluster, router)

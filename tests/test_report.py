@@ -41,6 +41,7 @@ def test_json_document() -> None:
         "groups": ["VLAN1", "VLAN100", "VLAN101"],
         "masters": ["vyos01", "vyos02"],
         "split": True,
+        "split_seen_by": {"vyos01": ["VLAN100", "VLAN101"], "vyos02": ["VLAN1"]},
         "missing_groups": [],
         "preferred_master": None,
     }
@@ -72,3 +73,25 @@ def test_worst_exit_code_wins() -> None:
     assert overall_exit_code([healthy]) == 0
     assert overall_exit_code([healthy, down]) == 3
     assert overall_exit_code([down, split]) == 1
+
+
+def test_half_view_split_and_down_router_in_both_outputs() -> None:
+    """The seed's split with vyos02 unreachable: the table says the split is inferred and from whom;
+    the JSON shows the down router with null data instead of leaving it out."""
+    snaps = situation("split", NOW)
+    snaps["vyos02"] = snapshot("vyos02", now=NOW, failure=PollFailure(PollErrorReason.TIMEOUT, "timed out"))
+    view = view_at(SPEC, snaps, NOW, 15)
+    text = render_table([view])
+    assert (
+        "set all: SPLIT, inferred from vyos01's own table: vyos01 is MASTER of VLAN1 and not of"
+        " VLAN100, VLAN101 (vyos02 could not be read)" in text
+    )
+    assert "verdict home: SPLIT (exit 1)" in text
+    doc = json.loads(render_json([view]))
+    assert doc["exit_code"] == 1
+    [cluster] = doc["clusters"]
+    assert [r["name"] for r in cluster["routers"]] == ["vyos01", "vyos02"]
+    down = cluster["routers"][1]
+    assert down["up"] is False and down["error"]["reason"] == "timeout"
+    assert all(g["routers"]["vyos02"] is None for g in cluster["groups"])
+    assert cluster["sets"][0]["split_seen_by"] == {"vyos01": ["VLAN100", "VLAN101"]}

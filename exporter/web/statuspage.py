@@ -32,6 +32,7 @@ th{background:#eee}caption{text-align:left;font-weight:bold;padding:.2em 0}
 .healthy{background:#b9f0b5}.bad{background:#d62828;color:#fff}.warn{background:#ffc56b}
 tr.split>:first-child{border-left:8px solid #d62828}
 tr.nomaster td,tr.dualmaster td{outline:2px solid #d62828;outline-offset:-2px}
+tr.nostandby>:first-child{background:#ffe8a3}
 tr.nomaster>:first-child,tr.dualmaster>:first-child{background:#ffb3b3}
 .problems .p-bad{color:#a00000;font-weight:bold}.problems .p-warn{color:#7a4a00}
 .legend span{margin-right:.6em;padding:0 .4em}
@@ -43,13 +44,16 @@ _VERDICT_TEXT = {
     Verdict.NO_MASTER: "NO MASTER",
     Verdict.DUAL_MASTER: "DUAL MASTER",
     Verdict.ROUTER_DOWN: "ROUTER DOWN",
+    Verdict.VRRP_STOPPED: "VRRP STOPPED",
+    Verdict.NO_STANDBY: "NO STANDBY",
 }
+_DEGRADED = (Verdict.ROUTER_DOWN, Verdict.VRRP_STOPPED, Verdict.NO_STANDBY)  # exit 3: warn, not page
 
 
 def _verdict_class(verdict: Verdict) -> str:
     if verdict is Verdict.HEALTHY:
         return "healthy"
-    return "warn" if verdict is Verdict.ROUTER_DOWN else "bad"
+    return "warn" if verdict in _DEGRADED else "bad"
 
 
 def _fmt_time(ts: float | None) -> str:
@@ -91,6 +95,8 @@ def _id(*parts: str) -> str:
 
 def _router_status(router: RouterView) -> tuple[str, str]:
     """(css class, words) of a router's state."""
+    if router.up and router.vrrp_gone:
+        return "stale", "up, but reports no VRRP"
     if router.up:
         return "", "up"
     if router.stale:
@@ -118,6 +124,8 @@ def _routers_table(view: ClusterView, now: float) -> str:
             detail = escape(snapshot.failure.message) if snapshot.failure is not None else ""
         if router.stale:
             detail = detail or "data older than 3 poll intervals: not used"
+        if router.vrrp_gone:
+            detail = f"reported {escape(', '.join(router.vrrp_gone))} before; keepalived stopped or VRRP removed?"
         rows.append(
             f'<tr data-router="{escape(router.name)}" data-up="{str(router.up).lower()}">'
             f"<td>{escape(router.name)}{preferred}</td>"
@@ -168,15 +176,19 @@ def _group_row(view: ClusterView, group: GroupView, split_sets: dict[str, list[s
             notes.append("NO MASTER")
         else:
             notes.append("no master among the routers that are up")
+    elif group.no_standby and view.all_up:
+        classes.append("nostandby")
+        notes.append("NO STANDBY")
     preferred = view.preferred.get(group.name, (None, False))[0]
     cells = "".join(_cell(r, group.states.get(r.name), preferred, now) for r in view.routers)
     cls = f' class="{" ".join(classes)}"' if classes else ""
     note = f' <strong class="small">{escape(", ".join(notes))}</strong>' if notes else ""
     set_cells = ", ".join(f"{escape(s)} (SPLIT)" if s in split_sets else escape(s) for s in sets)
     return (
-        f'<tr{cls} data-group="{escape(group.name)}" data-masters="{len(group.masters)}">'
+        f'<tr{cls} data-group="{escape(group.name)}" data-masters="{len(group.masters)}"'
+        f' data-standbys="{len(group.standbys)}">'
         f"<th scope=row>{escape(group.name)}{note}</th><td>{iface}</td><td>{vrid}</td>{cells}"
-        f"<td>{len(group.masters)}</td><td>{set_cells}</td></tr>"
+        f"<td>{len(group.masters)}</td><td>{len(group.standbys)}</td><td>{set_cells}</td></tr>"
     )
 
 
@@ -185,12 +197,12 @@ def _matrix(view: ClusterView, now: float) -> str:
     header = "".join(_router_th(r) for r in view.routers)
     rows = "".join(_group_row(view, g, split_sets, now) for g in view.groups)
     if not view.groups:
-        span = 5 + len(view.routers)
+        span = 6 + len(view.routers)
         rows = f'<tr><td colspan="{span}">no VRRP group reported by any router that is up</td></tr>'
     return (
         "<table class=matrix><caption>Groups by routers (state, priority, time since the last transition)"
         "</caption><tr><th scope=col>Group</th><th scope=col>Interface</th><th scope=col>VRID</th>"
-        f"{header}<th scope=col>Masters</th><th scope=col>Sync sets</th></tr>{rows}</table>"
+        f"{header}<th scope=col>Masters</th><th scope=col>Standbys</th><th scope=col>Sync sets</th></tr>{rows}</table>"
     )
 
 
@@ -204,7 +216,10 @@ def _router_th(router: RouterView) -> str:
 
 def _set_row(view: ClusterView, s: SetView) -> str:
     masters = "; ".join(f"{escape(r)} is MASTER of {escape(', '.join(gs))}" for r, gs in s.masters.items())
-    if s.split:
+    if s.split and s.master_count < 2:
+        seen = escape(", ".join(s.split_seen_by))
+        verdict = f'<td class="FAULT">SPLIT (seen in the table of {seen}, which is also BACKUP/FAULT of some)</td>'
+    elif s.split:
         verdict = f'<td class="FAULT">SPLIT across {s.master_count} routers</td>'
     elif not s.masters and s.groups:
         verdict = '<td class="FAULT">no master</td>' if view.all_up else '<td class="unknown">unknown</td>'
