@@ -53,10 +53,11 @@ def describe(view: ClusterView, finding: Finding) -> str:
     if kind is Verdict.VRRP_STOPPED:
         router = view.router(name)
         assert router is not None
-        return (
-            f"router {name} reports no VRRP at all (it reported {', '.join(router.vrrp_gone)} before;"
-            " keepalived stopped or VRRP removed?)"
-        )
+        if router.vrrp_gone:
+            before = f"it reported {', '.join(router.vrrp_gone)} before"
+        else:
+            before = f"while {', '.join(r.name for r in view.routers if r.groups)} report groups"
+        return f"router {name} reports no VRRP at all ({before}; keepalived stopped or VRRP removed?)"
     if kind is Verdict.NO_STANDBY:
         group = view.group(name)
         assert group is not None

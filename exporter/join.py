@@ -135,6 +135,16 @@ class ClusterView:
     def any_up(self) -> bool:
         return any(r.up for r in self.routers)
 
+    @property
+    def vrrp_silent(self) -> tuple[str, ...]:
+        """Routers that are up and report no VRRP at all, although they reported groups before or
+        their peers report groups now (keepalived stopped: the pair has lost a member)."""
+        return tuple(
+            r.name
+            for r in self.routers
+            if r.up and not r.groups and (r.vrrp_gone or any(o.groups for o in self.routers if o is not r))
+        )
+
     def group(self, name: str) -> GroupView | None:
         return next((g for g in self.groups if g.name == name), None)
 
@@ -152,7 +162,7 @@ class ClusterView:
             found += [Finding(Verdict.NO_MASTER, g.name) for g in self.groups if g.no_master]
         found += [Finding(Verdict.DUAL_MASTER, g.name) for g in self.groups if g.dual_master]
         found += [Finding(Verdict.ROUTER_DOWN, r.name) for r in self.routers if not r.up]
-        found += [Finding(Verdict.VRRP_STOPPED, r.name) for r in self.routers if r.vrrp_gone]
+        found += [Finding(Verdict.VRRP_STOPPED, r) for r in self.vrrp_silent]
         if self.all_up:
             # With a router unread, a group may have its standby there.
             found += [Finding(Verdict.NO_STANDBY, g.name) for g in self.groups if g.no_standby]

@@ -39,10 +39,17 @@ log = structlog.get_logger("exporter.poller")
 # VyOS's `show vrrp` has keepalived write one dump file, reads it and deletes it: a reader racing
 # another one (a second exporter, an admin at the CLI) gets "not running" / "not available",
 # the same words as a stopped keepalived. From a router that had groups such an answer is asked
-# again, after a random pause (the other reader's dump takes ~0.7 s), at most this many times,
-# all within the poll's time limit; only a repeated answer is believed.
+# again, at most this many times and all within the poll's time limit; only a repeated answer is
+# believed. The pause is random (two exporters must not stay in step) and about as long as the
+# doubtful answer took: a race loser answers once the winner's dump is through (~1 s on VyOS).
 DOUBT_RETRIES = 2
-DOUBT_DELAY_SECONDS = (0.2, 1.0)
+DOUBT_PAUSE_FACTOR = (0.5, 1.2)
+DOUBT_PAUSE_SECONDS = (0.05, 1.0)  # bounds of the pause
+
+
+def doubt_pause(took: float) -> float:
+    low, high = DOUBT_PAUSE_SECONDS
+    return min(high, max(low, took * random.uniform(*DOUBT_PAUSE_FACTOR)))
 
 
 class Transport(Protocol):
@@ -192,8 +199,9 @@ class Poller:
                 doubtful_answers += 1
                 if doubtful_answers > DOUBT_RETRIES:
                     break  # said every time: believed
-                delay = random.uniform(*DOUBT_DELAY_SECONDS)
-                if time.monotonic() + delay + (time.monotonic() - asked) > deadline:
+                took = time.monotonic() - asked
+                delay = doubt_pause(took)
+                if time.monotonic() + delay + took > deadline:
                     if doubtful_answers >= 2:
                         break  # said twice, no time for a third: believed
                     self._doubted(target, failure, parsed, asking_again=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -64,3 +65,17 @@ async def running(fleet: SimFleet, config_path: Path) -> AsyncIterator[Harness]:
             yield harness
     finally:
         await exporter.stop()
+
+
+CLI = [sys.executable, "-m", "exporter"]
+
+
+async def run_cli(*args: str, limit: float = 60) -> tuple[int, str, str]:
+    """The installed command line as a user runs it: (exit code, stdout, stderr)."""
+    proc = await asyncio.create_subprocess_exec(
+        *CLI, *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, stdin=asyncio.subprocess.DEVNULL
+    )
+    async with asyncio.timeout(limit):
+        out, err = await proc.communicate()
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()

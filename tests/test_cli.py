@@ -10,22 +10,13 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from harness import run_cli as run
 
 from exporter.sim.fleet import SimFleet
 from exporter.sim.seed import SeedPhase, apply_seed_phase
 
 FIXTURES = Path(__file__).parent / "fixtures" / "config"
 CLI = [sys.executable, "-m", "exporter"]
-
-
-async def run(*args: str, limit: float = 60) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        *CLI, *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, stdin=asyncio.subprocess.DEVNULL
-    )
-    async with asyncio.timeout(limit):
-        out, err = await proc.communicate()
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
 
 
 async def test_config_check_good(fleet: SimFleet) -> None:

@@ -56,6 +56,10 @@ WRAPPER = "/opt/vyatta/bin/vyatta-op-cmd-wrapper"
 OP_MODE_SCRIPT = "/usr/libexec/vyos/op_mode/vrrp.py"
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1"})
 CLOSE_TIMEOUT = 5.0  # bound on every wait while closing listeners and connections
+# A real `show vrrp` (vyos-1x op-mode on keepalived 2.2.7): 0.83 s wall on 1.4, 0.90 s on 1.5, of
+# which 0.66 s waiting for keepalived's dump; a reader that loses the dump-file race answers after ~1 s.
+VYOS_SHOW_VRRP_SECONDS = 0.85
+VYOS_RACE_LOSER_SECONDS = 1.0
 _OP_PATH = ("show", "vrrp")
 # What docs/README suggest as `watch_command` on VyOS 1.3+: keepalived's journal, message text only.
 WATCH_COMMAND = "journalctl --follow --lines=0 --output=cat --unit=keepalived.service"
@@ -168,6 +172,9 @@ class SimRouter(_Started):
     """One simulated VyOS router listening for SSH on loopback.
 
     State: `groups` (mutable `SimGroup`s), `message` (print a sentence instead of the table).
+    Timing: `use_vyos_timing()` gives it VyOS's latency and its dump-file race (`dump_race`: one
+    `show vrrp` at a time; a concurrent one prints VyOS's "not available" message after
+    `race_seconds`, exit 1, and is counted in `races_lost`).
     Faults: `hang` (a command never answers), `latency` (seconds before answering), `garbage`
     (raw bytes instead of the output), `output_override` (text instead of the output),
     `exit_status` (forced exit status), `stderr` (extra text on stderr), `password_expired`
@@ -212,6 +219,10 @@ class SimRouter(_Started):
         self.exit_status: int | None = None
         self.stderr: str | None = None
         self.password_expired = False
+        self.dump_race = False
+        self.race_seconds = VYOS_RACE_LOSER_SECONDS
+        self.races_lost = 0
+        self._dumping = 0  # `show vrrp` commands between "dump requested" and "answered"
 
         self._watchers: set[asyncio.Queue[str | None]] = set()
         self.connections_opened = 0
@@ -263,6 +274,11 @@ class SimRouter(_Started):
     @property
     def watch_sessions(self) -> int:
         return len(self._watchers)
+
+    def use_vyos_timing(self) -> None:
+        """Answer as slowly as a real VyOS router, with its dump-file race."""
+        self.latency = VYOS_SHOW_VRRP_SECONDS
+        self.dump_race = True
 
     def set_message(self, kind: VrrpMessage | None) -> None:
         """Answer with a message (`VRRP is not running`...) instead of the table; None restores it."""
@@ -413,8 +429,15 @@ class SimRouter(_Started):
                 if self.hang:
                     await process.channel.wait_closed()
                     return
-                if self.latency > 0:
-                    await asyncio.sleep(self.latency)
+                if self.dump_race and self._dumping:
+                    await self._lose_race(process, _route(process.command)[0])
+                    return
+                self._dumping += 1
+                try:
+                    if self.latency > 0:
+                        await asyncio.sleep(self.latency)
+                finally:
+                    self._dumping -= 1
             answer = self.answer(process.command)  # after the latency: the ages a late answer shows
             process.stdout.write(answer.stdout)
             if answer.stderr:
@@ -426,6 +449,15 @@ class SimRouter(_Started):
         finally:
             if task is not None:
                 self._handlers.discard(task)
+
+    async def _lose_race(self, process: asyncssh.SSHServerProcess[bytes], route: _Route) -> None:
+        """VyOS's op-mode found no dump file (the other reader deleted it) and gave up."""
+        await asyncio.sleep(self.race_seconds)
+        self.races_lost += 1
+        kind = VrrpMessage.DUMP_RACE
+        process.stdout.write(render_message(kind, self.version).encode())
+        # Through vyatta-op-cmd-wrapper the exit status is the wrapper's own 0, as for any answer.
+        process.exit(0 if route is _Route.OP_MODE else message_exit_status(kind, self.version))
 
     async def _follow_log(self, process: asyncssh.SSHServerProcess[bytes]) -> None:
         """Stream keepalived's log lines until the client goes or end_watches() is called."""
@@ -609,11 +641,12 @@ class SimFleet(_Started):
         self,
         *,
         poll_interval: str = "5s",
-        timeout: str = "3s",
+        timeout: str | None = "3s",
         command: str | None = None,
         password_auth: bool = False,
     ) -> dict[str, Any]:
-        """The exporter configuration (DESIGN.md "Configuration (YAML)") for this fleet."""
+        """The exporter configuration (DESIGN.md "Configuration (YAML)") for this fleet; `timeout`
+        None leaves the exporter's default."""
         ssh: dict[str, Any] = {"username": self.username, "known_hosts": str(self.files.known_hosts.resolve())}
         if password_auth:
             if self.password is None:
@@ -623,12 +656,8 @@ class SimFleet(_Started):
             ssh["private_key"] = str(self.files.private_key.resolve())
         if command is not None:
             ssh["command"] = command
-        return {
-            "poll_interval": poll_interval,
-            "timeout": timeout,
-            "ssh": ssh,
-            "clusters": [self._cluster_dict(c) for c in self.clusters],
-        }
+        timing = {"poll_interval": poll_interval} | ({"timeout": timeout} if timeout is not None else {})
+        return {**timing, "ssh": ssh, "clusters": [self._cluster_dict(c) for c in self.clusters]}
 
     def _cluster_dict(self, cluster: ClusterSpec) -> dict[str, Any]:
         routers = [{"name": name, "address": self.host, "port": self.routers[name].port} for name in cluster.routers]
@@ -646,7 +675,7 @@ class SimFleet(_Started):
         path: str | Path | None = None,
         *,
         poll_interval: str = "5s",
-        timeout: str = "3s",
+        timeout: str | None = "3s",
         command: str | None = None,
         password_auth: bool = False,
     ) -> Path:

@@ -296,6 +296,9 @@ class VrrpMessage(StrEnum):
     NOT_CONFIGURED = "not-configured"  # no `high-availability vrrp group`
     NOT_RUNNING = "not-running"  # keepalived is not running
     DATA_TIMEOUT = "data-timeout"  # keepalived did not write its JSON dump in time
+    # Another `show vrrp` was reading keepalived's one dump file (VyOS deletes it after reading):
+    # measured with vyos-1x's op-mode code on keepalived 2.2.7, the loser prints this and exits 1.
+    DUMP_RACE = "dump-race"
 
 
 _NOT_AVAILABLE_NOT_RUNNING = "VRRP data is not available (process not running or no active groups)"
@@ -309,16 +312,19 @@ _MESSAGES: dict[str, dict[VrrpMessage, tuple[str, int]]] = {
         VrrpMessage.NOT_CONFIGURED: ("VRRP is not running", 0),
         VrrpMessage.NOT_RUNNING: ("VRRP is not running", 0),
         VrrpMessage.DATA_TIMEOUT: ("VRRP information is not available", 1),
+        VrrpMessage.DUMP_RACE: ("VRRP information is not available", 1),
     },
     "1.3": {
         VrrpMessage.NOT_CONFIGURED: ("VRRP not configured!", 0),
         VrrpMessage.NOT_RUNNING: ("VRRP is not running", 0),
         VrrpMessage.DATA_TIMEOUT: (_NOT_AVAILABLE_TIMEOUT, 1),
+        VrrpMessage.DUMP_RACE: ("VRRP data is not available", 1),
     },
     "1.4": {
         VrrpMessage.NOT_CONFIGURED: ("VRRP not configured!", 0),
         VrrpMessage.NOT_RUNNING: ("VRRP is not running", 0),
         VrrpMessage.DATA_TIMEOUT: (_NOT_AVAILABLE_TIMEOUT, 1),
+        VrrpMessage.DUMP_RACE: (_NOT_AVAILABLE_NOT_RUNNING, 1),
     },
     # The vyos.opmode rewrite dropped both early checks: no keepalived means no pid file, which
     # VRRP.collect() reports as VRRPNoData.
@@ -326,6 +332,7 @@ _MESSAGES: dict[str, dict[VrrpMessage, tuple[str, int]]] = {
         VrrpMessage.NOT_CONFIGURED: (_NOT_AVAILABLE_NOT_RUNNING, 1),
         VrrpMessage.NOT_RUNNING: (_NOT_AVAILABLE_NOT_RUNNING, 1),
         VrrpMessage.DATA_TIMEOUT: (_NOT_AVAILABLE_TIMEOUT, 1),
+        VrrpMessage.DUMP_RACE: (_NOT_AVAILABLE_NOT_RUNNING, 1),
     },
 }
 

@@ -93,9 +93,9 @@ def _id(*parts: str) -> str:
 # --- one cluster ---------------------------------------------------------------------------------------
 
 
-def _router_status(router: RouterView) -> tuple[str, str]:
-    """(css class, words) of a router's state."""
-    if router.up and router.vrrp_gone:
+def _router_status(router: RouterView, silent: bool = False) -> tuple[str, str]:
+    """(css class, words) of a router's state; `silent`: up, but its VRRP is gone (see join)."""
+    if silent:
         return "stale", "up, but reports no VRRP"
     if router.up:
         return "", "up"
@@ -112,7 +112,7 @@ def _router_status(router: RouterView) -> tuple[str, str]:
 def _routers_table(view: ClusterView, now: float) -> str:
     rows = []
     for router in view.routers:
-        css, status = _router_status(router)
+        css, status = _router_status(router, router.name in view.vrrp_silent)
         snapshot = router.snapshot
         preferred = " (preferred master)" if router.name == view.spec.preferred_master else ""
         if snapshot is None:
@@ -124,8 +124,9 @@ def _routers_table(view: ClusterView, now: float) -> str:
             detail = escape(snapshot.failure.message) if snapshot.failure is not None else ""
         if router.stale:
             detail = detail or "data older than 3 poll intervals: not used"
-        if router.vrrp_gone:
-            detail = f"reported {escape(', '.join(router.vrrp_gone))} before; keepalived stopped or VRRP removed?"
+        if router.name in view.vrrp_silent:
+            before = f"reported {', '.join(router.vrrp_gone)} before" if router.vrrp_gone else "its peers report groups"
+            detail = escape(f"{before}; keepalived stopped or VRRP removed?")
         rows.append(
             f'<tr data-router="{escape(router.name)}" data-up="{str(router.up).lower()}">'
             f"<td>{escape(router.name)}{preferred}</td>"
