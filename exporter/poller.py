@@ -265,8 +265,11 @@ class Poller:
             else:
                 bound.info("router_up", groups=len(snapshot.groups))
         self._router_status[key] = reason
+        reloads = self.store.reloads(*key)
         for group, old, new in self.store.record(snapshot):
             bound.info("vrrp_state_changed", group=group, old_state=str(old), new_state=str(new))
+        if self.store.reloads(*key) > reloads:
+            bound.info("keepalived_reload_seen", note="Last Transition reset on every group; not a transition")
         self._log_vrrp_gone(key, bound)
         if snapshot.failure is None:
             bound.debug("poll_ok", groups=len(snapshot.groups), duration_seconds=round(snapshot.duration_seconds, 3))

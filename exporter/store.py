@@ -32,6 +32,32 @@ class _GroupHistory:
     transitions: int = 0
 
 
+_Row = tuple[str, VrrpState, float | None, _GroupHistory]  # group, state now, transition time now, before
+
+
+def _is_reload(rows: list[_Row]) -> bool:
+    """A keepalived reload (every VyOS HA commit): Last Transition reset at one instant on every
+    group that kept its state, with no state change before that instant.
+
+    Measured in the lab (keepalived 2.2.7, SIGHUP as `systemctl reload` sends): no group changes
+    state, the peer sees nothing, and every group's last_transition becomes the reload time
+    (keepalived builds new instances and does not carry it over). Needs two or more such groups:
+    one group reset alone is read as a flap that came back between two polls (counted)."""
+    tolerance = TRANSITION_TOLERANCE_SECONDS
+    kept = [
+        (at, old)
+        for _, state, at, old in rows
+        if state == old.state and at is not None and old.transition_at is not None
+    ]
+    if len(kept) < 2 or any(at <= old.transition_at + tolerance for at, old in kept if old.transition_at is not None):
+        return False
+    instants = [at for at, _ in kept]
+    if max(instants) - min(instants) > tolerance:
+        return False
+    # A group that changed state in the same commit (a new priority wins) did so at the reload or after.
+    return all(at is None or at >= min(instants) - tolerance for _, state, at, old in rows if state != old.state)
+
+
 class SnapshotStore:
     def __init__(self) -> None:
         self._snapshots: dict[RouterKey, RouterSnapshot] = {}
@@ -39,6 +65,7 @@ class SnapshotStore:
         self._history: dict[RouterKey, dict[str, _GroupHistory]] = {}
         self._errors: dict[tuple[str, str, PollErrorReason], int] = {}
         self._parse_problems: dict[RouterKey, int] = {}
+        self._reloads: dict[RouterKey, int] = {}  # keepalived reloads recognised (not counted as transitions)
         # Per router: the groups it reported last time it reported any, and whether its last
         # successful poll had groups (a router with VRRP that suddenly reports none is doubted).
         self._known_groups: dict[RouterKey, tuple[str, ...]] = {}
@@ -80,31 +107,36 @@ class SnapshotStore:
 
     def _track(self, snapshot: RouterSnapshot) -> list[tuple[str, VrrpState | None, VrrpState]]:
         changes: list[tuple[str, VrrpState | None, VrrpState]] = []
-        seen: set[str] = set()
-        history = self._history.setdefault((snapshot.cluster, snapshot.router), {})
+        key = (snapshot.cluster, snapshot.router)
+        history = self._history.setdefault(key, {})
+        rows: list[_Row] = []
         for group in snapshot.groups:
-            seen.add(group.name)
-            at = (
-                None
-                if group.last_transition_age_seconds is None
-                else snapshot.polled_at - group.last_transition_age_seconds
-            )
+            age = group.last_transition_age_seconds
+            at = None if age is None else snapshot.polled_at - age
             old = history.get(group.name)
             if old is None:
                 history[group.name] = _GroupHistory(group.state, at)
-                continue
+            else:
+                rows.append((group.name, group.state, at, old))
+        reload = _is_reload(rows)
+        if reload:
+            self._reloads[key] = self._reloads.get(key, 0) + 1
+        for name, state, at, old in rows:
+            changed = state != old.state
             moved = at is not None and (
                 old.transition_at is None or at > old.transition_at + TRANSITION_TOLERANCE_SECONDS
             )
-            if group.state != old.state or moved:
-                old.transitions += 1
-                if group.state != old.state:
-                    changes.append((group.name, old.state, group.state))
-                old.state = group.state
+            if changed or moved:
+                if changed or not reload:  # a reload resets Last Transition; no state changed
+                    old.transitions += 1
+                if changed:
+                    changes.append((name, old.state, state))
+                old.state = state
                 old.transition_at = at
             elif at is not None and old.transition_at is None:
                 old.transition_at = at
         # Groups the router no longer reports stop being exported at all (no frozen series).
+        seen = {g.name for g in snapshot.groups}
         for name in [n for n in history if n not in seen]:
             del history[name]
         return changes
@@ -133,6 +165,7 @@ class SnapshotStore:
         self._history = {k: v for k, v in self._history.items() if k in keep}
         self._errors = {k: v for k, v in self._errors.items() if k[:2] in keep}
         self._parse_problems = {k: v for k, v in self._parse_problems.items() if k in keep}
+        self._reloads = {k: v for k, v in self._reloads.items() if k in keep}
         self._known_groups = {k: v for k, v in self._known_groups.items() if k in keep}
         self._reported_groups = {k: v for k, v in self._reported_groups.items() if k in keep}
         self._rounds = {k: v for k, v in self._rounds.items() if k in clusters}
@@ -161,6 +194,10 @@ class SnapshotStore:
 
     def errors(self, cluster: str, router: str) -> Mapping[PollErrorReason, int]:
         return {reason: self._errors.get((cluster, router, reason), 0) for reason in _REASONS}
+
+    def reloads(self, cluster: str, router: str) -> int:
+        """keepalived reloads seen on the router (Last Transition reset on every group at once)."""
+        return self._reloads.get((cluster, router), 0)
 
     def parse_problems(self, cluster: str, router: str) -> int:
         return self._parse_problems.get((cluster, router), 0)

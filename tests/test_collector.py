@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from prometheus_client import generate_latest
 from seed import B, D, M, record, setup, situation, snapshot, table
 
@@ -59,8 +61,12 @@ def test_transitions_counted_including_implied_ones() -> None:
     # Same state as before, Last Transition a second "later" only from rounding: no transition.
     source.store.record(snapshot("vyos01", table("vyos01", (M, B, B), age=42), NOW + 9))
     assert reg.get_sample_value("vrrp_group_transitions_total", labels) == 1
-    # Same state, but Last Transition restarted: it flapped between two polls.
-    source.store.record(snapshot("vyos01", table("vyos01", (M, B, B), age=1), NOW + 20))
+    # Same state, but VLAN100's Last Transition restarted (alone: not a keepalived reload, which
+    # restarts every group's, tests/test_store.py): it flapped between two polls.
+    rows = table("vyos01", (M, B, B), age=53)
+    source.store.record(
+        snapshot("vyos01", (rows[0], replace(rows[1], last_transition_age_seconds=1), rows[2]), NOW + 20)
+    )
     assert reg.get_sample_value("vrrp_group_transitions_total", labels) == 2
     assert reg.get_sample_value("vrrp_group_last_transition_timestamp_seconds", labels) == NOW + 19
 

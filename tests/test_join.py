@@ -219,4 +219,7 @@ def test_router_with_zero_groups_is_up() -> None:
     view = view_at(SPEC, snaps, NOW, MAX_AGE)
     assert view.all_up
     assert all(g.states["vyos02"] is None for g in view.groups)
-    assert view.verdict is Verdict.NO_STANDBY and exit_code(view) == 3
+    assert view.vrrp_silent == ("vyos02",)  # named even without history: its peer reports groups
+    assert view.verdict is Verdict.VRRP_STOPPED and exit_code(view) == 3
+    assert [kind for kind, _ in problems(view)] == [Verdict.VRRP_STOPPED, *[Verdict.NO_STANDBY] * 3]
+    assert "router vyos02 reports no VRRP at all (while vyos01 report groups" in problems(view)[0][1]
