@@ -876,6 +876,32 @@ LogLevel VERBOSE
             self._stop_proc(key, timeout=timeout)
         stop_pids([c for c in children if alive(c)], timeout=2.0)
 
+    def reload_keepalived(self, router: str, conf: str | None = None) -> float:
+        """What a VyOS commit under `high-availability` does: it rewrites keepalived.conf and runs
+        `systemctl reload keepalived`, whose ExecReload sends SIGHUP to keepalived's parent, which
+        passes it on to its VRRP child. With `conf`, the router's keepalived.conf is replaced first
+        (checked with `keepalived -t` inside the router's namespace, as for a start); without it
+        the config is unchanged, like a commit that touched nothing keepalived uses.
+
+        Returns the Unix time the signal was sent. Does not wait for anything: the reload itself is
+        what a caller wants to observe. Measured with keepalived 2.2.7 (Debian 12): the reload takes
+        5-40 ms; every group keeps its state, its adverts go on without a gap and the peer notices
+        nothing; no notify hook runs for a group that existed before; but keepalived re-reads the
+        config into new instances, so `last_transition` of every group on this router becomes the
+        reload time (the stats counters `become_master`/`release_master` are kept)."""
+        key = ("keepalived", router)
+        if not self.keepalived_running(router):
+            raise LabError(f"keepalived of {router} is not running: nothing to reload")
+        path = self.rdir(router) / "keepalived.conf"
+        if conf is not None:
+            candidate = self.rdir(router) / "keepalived.conf.new"
+            candidate.write_text(conf)
+            run(["ip", "netns", "exec", router_spec(router).ns, "keepalived", "-t", "-f", candidate])
+            candidate.replace(path)
+        sent = time.time()
+        os.kill(self._procs[key].popen.pid, signal.SIGHUP)
+        return sent
+
     def keepalived_running(self, router: str) -> bool:
         p = self._procs.get(("keepalived", router))
         return p is not None and p.popen.poll() is None
