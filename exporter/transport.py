@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import os
 import random
+import socket
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
@@ -108,6 +109,27 @@ def _connect_options(
     return options
 
 
+async def _tcp_connect(host: str, port: int) -> socket.socket:
+    """A connected, non-blocking TCP socket to the first address of `host` that answers."""
+    loop = asyncio.get_running_loop()
+    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    last: OSError = OSError(f"no address for {host}")
+    for family, kind, proto, _, address in infos:
+        sock = socket.socket(family, kind, proto)
+        sock.setblocking(False)
+        try:
+            await loop.sock_connect(sock, address)
+        except OSError as exc:
+            sock.close()
+            last = exc
+            continue
+        except BaseException:  # cancelled or timed out: do not leak the socket, then go on unwinding
+            sock.close()
+            raise
+        return sock
+    raise last
+
+
 def classify(exc: BaseException, address: str) -> TransportError:
     """Map an exception from connect/run to a TransportError with the right `reason`."""
     if isinstance(exc, TransportError):
@@ -203,14 +225,40 @@ class SshTransport:
         self, link: _RouterLink, target: SshTarget, time_limit: float
     ) -> tuple[asyncssh.SSHClientConnection, float]:
         """The router's connection, and the deadline of this call: `time_limit` from now, or, when
-        a handshake is needed, from the moment a handshake slot is free (the queue is ours)."""
+        a handshake is needed, from the moment a handshake slot is free (the queue is ours).
+
+        The TCP connect comes first, outside the handshake slots: a router that black-holes SYNs
+        (a site outage) waits out its own time limit without holding a slot that the handshakes
+        of reachable routers need."""
         loop = asyncio.get_running_loop()
         if link.conn is not None and not link.conn.is_closed():
             return link.conn, loop.time() + time_limit
-        async with self._handshakes:
-            deadline = loop.time() + time_limit
-            async with self._classified(link, target), asyncio.timeout_at(deadline):
-                return await self._connection(link), deadline
+        link.conn = None
+        self._check_backoff(link)
+        sock = await self._tcp(link, target, time_limit)
+        try:
+            async with self._handshakes:
+                deadline = loop.time() + time_limit
+                async with self._classified(link, target), asyncio.timeout_at(deadline):
+                    return await self._connection(link, sock), deadline
+        finally:
+            if link.conn is None:
+                sock.close()  # the handshake never started or failed: asyncssh may not own it
+
+    def _check_backoff(self, link: _RouterLink) -> None:
+        now = self._clock()
+        if now < link.retry_at and link.last_error is not None:
+            wait = link.retry_at - now
+            raise TransportError(f"{link.last_error.message} (next reconnect in {wait:.1f}s)", link.last_error.reason)
+
+    async def _tcp(self, link: _RouterLink, target: SshTarget, time_limit: float) -> socket.socket:
+        try:
+            async with asyncio.timeout(time_limit):
+                return await _tcp_connect(target.address, target.port)
+        except (OSError, TimeoutError) as exc:
+            error = classify(exc, f"{target.address}:{target.port}")
+            self._failed(link, error)
+            raise error from exc
 
     def _known_hosts_for(self, target: SshTarget) -> asyncssh.SSHKnownHosts | tuple[()] | None:
         """Host keys to verify against, parsed once per file version.
@@ -292,20 +340,15 @@ class SshTransport:
             raise TransportError(cached.message, cached.reason)  # a fresh one: no traceback pile-up
         return [cached]
 
-    async def _connection(self, link: _RouterLink) -> asyncssh.SSHClientConnection:
-        if link.conn is not None and not link.conn.is_closed():
-            return link.conn
-        link.conn = None
-        now = self._clock()
-        if now < link.retry_at and link.last_error is not None:
-            wait = link.retry_at - now
-            raise TransportError(f"{link.last_error.message} (next reconnect in {wait:.1f}s)", link.last_error.reason)
+    async def _connection(self, link: _RouterLink, sock: socket.socket) -> asyncssh.SSHClientConnection:
+        """The SSH handshake on a connected socket (the caller holds a handshake slot)."""
         target = link.target
         if target.insecure_ignore_host_key:
             log.warning("host_key_check_disabled", cluster=target.cluster, router=target.router, address=target.address)
         try:
             keys = await self._client_keys(target)  # from the cache _warm_keys filled
-            link.conn = await asyncssh.connect(**_connect_options(target, keys, self._known_hosts_for(target)))
+            options = _connect_options(target, keys, self._known_hosts_for(target))
+            link.conn = await asyncssh.connect(sock=sock, **options)
         except TransportError as exc:
             self._failed(link, exc)
             raise

@@ -103,3 +103,60 @@ async def test_oversized_output_is_refused(tmp_path: Path) -> None:
             assert info.value.reason is PollErrorReason.COMMAND
         finally:
             await transport.close()
+
+
+def black_hole() -> tuple[socket.socket, socket.socket]:
+    """A listener whose accept queue is full (further SYNs are dropped, as at a dead site), and the
+    connection that fills it; both stay open until the test closes them."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    return listener, socket.create_connection(listener.getsockname())
+
+
+async def test_black_holed_routers_never_hold_handshake_slots(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A quarter of the routers black-hole SYNs; with one handshake slot, every reachable router is
+    still connected before the first black-holed one gives up (its TCP connect holds no slot)."""
+    from exporter import transport as transport_module
+    from exporter.sim.cli import bench_specs
+
+    monkeypatch.setattr(transport_module, "MAX_CONCURRENT_HANDSHAKES", 1)
+    specs, clusters = bench_specs(12, 2, 12, "1.4")
+    holes = [black_hole() for _ in range(4)]
+    try:
+        async with SimFleet(tmp_path, specs, clusters=clusters) as fleet:
+            reachable = await targets(fleet)
+            dead = [
+                dataclasses.replace(reachable[0], router=f"dead{i}", port=h[0].getsockname()[1])
+                for i, h in enumerate(holes)
+            ]
+            transport = SshTransport()
+            finished: list[tuple[str, float, PollErrorReason | None]] = []
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+
+            async def poll(target) -> None:  # type: ignore[no-untyped-def]
+                try:
+                    await transport.run(target, 1.5)
+                    finished.append((target.router, loop.time() - started, None))
+                except TransportError as exc:
+                    finished.append((target.router, loop.time() - started, exc.reason))
+
+            try:
+                await asyncio.gather(*(poll(t) for t in (*dead, *reachable)))  # the dead ones ask first
+            finally:
+                await transport.close()
+    finally:
+        for listener, filler in holes:
+            filler.close()
+            listener.close()
+    outcomes = [why for _, _, why in finished]
+    assert outcomes == [None] * len(reachable) + [PollErrorReason.TIMEOUT] * len(dead), finished
+    last_ok = max(at for _, at, why in finished if why is None)
+    first_dead = min(at for _, at, why in finished if why is not None)
+    import reporting
+
+    reporting.TABLES["black-holed routers (4 of 16, one handshake slot)"] = [
+        f"12 reachable routers all connected and polled after {last_ok * 1000:.0f} ms;"
+        f" the black-holed ones gave up after {first_dead * 1000:.0f} ms"
+    ]
