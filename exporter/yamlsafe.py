@@ -160,14 +160,14 @@ def _children(node: Node) -> list[Node]:
 
 def _check_scalar(node: ScalarNode, is_key: bool) -> None:
     text = node.value
-    if is_key and len(text) > MAX_KEY_CHARS:
-        raise LimitError(None, None, f"key longer than {MAX_KEY_CHARS} characters", node.start_mark)
-    if len(text) > MAX_SCALAR_CHARS:
-        raise LimitError(None, None, f"value longer than {MAX_SCALAR_CHARS} characters", node.start_mark)
     if node.tag in _NUMBER_TAGS and len(text) > MAX_NUMBER_CHARS:
         raise LimitError(
             None, None, f"number {_short(text)} has more than {MAX_NUMBER_CHARS} characters", node.start_mark
         )
+    if is_key and len(text) > MAX_KEY_CHARS:
+        raise LimitError(None, None, f"key longer than {MAX_KEY_CHARS} characters", node.start_mark)
+    if len(text) > MAX_SCALAR_CHARS:
+        raise LimitError(None, None, f"value longer than {MAX_SCALAR_CHARS} characters", node.start_mark)
 
 
 def _measure(root: Node) -> None:
