@@ -66,7 +66,9 @@ def test_5000_digit_integer(tmp_path: Path) -> None:
 
 
 def test_1000_deep_nesting(tmp_path: Path) -> None:
-    refused(write(tmp_path, "ssh: " + "[" * 1000 + "]" * 1000 + "\n" + ROUTERS), "nesting deeper than 32 levels")
+    # libyaml stops a flow nesting itself at 1,000 ("exceeded maximum nesting depth"); ours is 32.
+    refused(write(tmp_path, "ssh: " + "[" * 1000 + "]" * 1000 + "\n" + ROUTERS), "nesting")
+    refused(write(tmp_path, "ssh: " + "[" * 100 + "]" * 100 + "\n" + ROUTERS), "nesting deeper than 32 levels")
     deep_block = "".join("  " * i + f"k{i}:\n" for i in range(1000)) + "  " * 1000 + "v\n"
     refused(write(tmp_path, deep_block), "nesting deeper than 32 levels")
 
@@ -110,6 +112,10 @@ def test_fifo_does_not_hang(tmp_path: Path) -> None:
 def test_dev_zero_and_directory(tmp_path: Path) -> None:
     refused("/dev/zero", "character device, not a regular file")
     refused(tmp_path, "directory, not a regular file")
+
+
+def test_too_many_values(tmp_path: Path) -> None:
+    refused(write(tmp_path, "ssh: [" + "1," * 200_000 + "1]\n" + ROUTERS), "refused: more than 100000 values", within=2)
 
 
 def test_file_size_limit(tmp_path: Path) -> None:
