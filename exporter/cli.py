@@ -137,7 +137,7 @@ def demo_parser() -> argparse.ArgumentParser:
 
 
 def _print_config_problems(path: str, exc: ConfigError) -> None:
-    print(f"{path}: invalid configuration ({len(exc.problems)} problem(s)):", file=sys.stderr)
+    print(f"{path}: invalid configuration ({exc.total} problem(s)):", file=sys.stderr)
     for problem in exc.problems:
         print(f"  {problem}", file=sys.stderr)
 

@@ -357,7 +357,7 @@ def parse_config(text: str, source: str = "<config>") -> Config:
         problems = [f"{_yaml_path(e['loc'])}: {_describe(e)}" for e in exc.errors()]
     problems += cross_field_problems(raw)
     if problems or config is None:
-        raise ConfigError(_bounded(problems))
+        raise ConfigError(_bounded(problems), total=len(problems))
     return config
 
 

@@ -281,6 +281,7 @@ def test_schema_and_cross_field_problems_in_one_run(tmp_path: Path) -> None:
 def test_problem_list_is_bounded(tmp_path: Path) -> None:
     routers = "".join(f"      - {{name: r{i}}}\n" for i in range(500))
     err = refused(write(tmp_path, "clusters:\n  - name: c\n    routers:\n" + routers), "... and 400 more problem(s)")
+    assert "invalid configuration (500 problem(s)):" in err
     assert err.count("field required") == 100
 
 
