@@ -17,7 +17,7 @@ from pathlib import Path
 import structlog
 
 from . import __version__
-from .config import Config, Shard, load_config, permission_warnings
+from .config import Config, Shard, file_problems, load_config, permission_warnings
 from .errors import ConfigError
 from .log import FORMATS, LEVELS, configure_logging
 
@@ -137,22 +137,40 @@ def demo_parser() -> argparse.ArgumentParser:
 
 
 def _print_config_problems(path: str, exc: ConfigError) -> None:
-    print(f"{path}: invalid configuration ({len(exc.problems)} problem(s)):", file=sys.stderr)
+    print(f"{path}: invalid configuration ({exc.total} problem(s)):", file=sys.stderr)
     for problem in exc.problems:
         print(f"  {problem}", file=sys.stderr)
 
 
-def _load(path: str) -> Config | None:
-    """The validated config, or None after printing every problem to stderr."""
+def _load(path: str, warn: bool = False) -> Config | None:
+    """The validated config, or None after printing every problem to stderr.
+
+    With `warn`, secret files that group or others can read are printed as `warning:` lines, the
+    same findings serve logs; they never change the exit code."""
     try:
-        return load_config(path)
+        config = load_config(path, check_files=False)
+        if warn:
+            for warning in permission_warnings(config):
+                print(f"warning: {warning}", file=sys.stderr)
+        problems = file_problems(config)
+        if problems:
+            raise ConfigError(problems)
+        return config
     except ConfigError as exc:
         _print_config_problems(path, exc)
+        return None
+    except Exception as exc:
+        # The loader turns every bad input into ConfigError; anything else is our bug. Still exit 2
+        # with one line an operator can report, not a traceback that hides which file was at fault.
+        print(
+            f"{path}: internal error while loading the configuration ({type(exc).__name__}: {exc}); please report this",
+            file=sys.stderr,
+        )
         return None
 
 
 def check_config(path: str) -> int:
-    config = _load(path)
+    config = _load(path, warn=True)
     if config is None:
         return EXIT_CONFIG
     routers = sum(len(c.routers) for c in config.clusters)
@@ -165,11 +183,9 @@ async def _poll(path: str, output: str, shard: Shard | None) -> int:
     from .poller import Poller
     from .report import render_json, render_table
 
-    config = _load(path)
+    config = _load(path, warn=True)
     if config is None:
         return EXIT_CONFIG
-    for warning in permission_warnings(config):
-        print(f"warning: {warning}", file=sys.stderr)
     if shard is not None:
         config = shard.select(config)
     poller = Poller(config)

@@ -15,8 +15,18 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    ValidationError,
+    field_validator,
+)
 
+from . import yamlsafe
 from .errors import ConfigError
 
 DEFAULT_COMMAND = "/opt/vyatta/bin/vyatta-op-cmd-wrapper show vrrp"
@@ -33,20 +43,56 @@ _DURATION_RE = re.compile(
 _UNIT_SECONDS = {"y": 365 * 86400, "w": 7 * 86400, "d": 86400, "h": 3600, "m": 60, "s": 1, "ms": 0.001}
 
 
-def parse_duration(value: object) -> float:
+# Longest duration text we read: "1y52w6d23h59m59s999ms" is 22; anything much longer is not a mistake.
+MAX_DURATION_CHARS = 32
+# Longest duration we accept (a year): far above any interval that makes sense, far below float overflow.
+MAX_DURATION_SECONDS = 365 * 86400.0
+
+
+def _shown(value: object, limit: int = 40) -> str:
+    """A value as the operator wrote it, cut short so an error line stays one line."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    text = repr(value) if isinstance(value, str) else str(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def parse_duration(value: object, allow_zero: bool = False) -> float:
     """`500ms`, `5s`, `1m30s` -> seconds. Bare numbers are refused: the unit must be explicit."""
     if isinstance(value, bool) or not isinstance(value, str):
-        raise ValueError(f"expected a duration with a unit such as 500ms, 5s or 1m, got {value!r}")
-    match = _DURATION_RE.match(value.strip())
-    if not value.strip() or match is None:
-        raise ValueError(f"invalid duration {value!r}: use forms like 500ms, 5s, 1m30s")
+        raise ValueError(f"expected a duration with a unit such as 500ms, 5s or 1m, got {_shown(value)}")
+    text = value.strip()
+    match = _DURATION_RE.match(text) if len(text) <= MAX_DURATION_CHARS else None
+    if not text or match is None:
+        raise ValueError(f"invalid duration {_shown(value)}: use forms like 500ms, 5s, 1m30s")
     seconds = sum(int(v) * _UNIT_SECONDS[k] for k, v in match.groupdict().items() if v is not None)
-    if seconds <= 0:
-        raise ValueError(f"duration {value!r} must be greater than zero")
+    if seconds <= 0 and not allow_zero:
+        raise ValueError(f"duration {_shown(value)} must be greater than zero")
+    if seconds > MAX_DURATION_SECONDS:
+        raise ValueError(f"duration {_shown(value)} is longer than a year")
     return float(seconds)
 
 
+def parse_interval_or_off(value: object) -> float:
+    """A duration, or `0` / `"0"` / `0s` for "off" (returned as 0.0). Only `config_interval` uses it."""
+    if isinstance(value, int) and not isinstance(value, bool) and value == 0:
+        return 0.0
+    if isinstance(value, str) and value.strip() == "0":
+        return 0.0
+    try:
+        return parse_duration(value, allow_zero=True)
+    except ValueError as exc:
+        raise ValueError(f"{exc} (or 0 to turn it off)") from None
+
+
 Duration = Annotated[float, BeforeValidator(parse_duration)]
+IntervalOrOff = Annotated[float, BeforeValidator(parse_interval_or_off)]
 Name = Annotated[str, Field(min_length=1, max_length=128)]
 
 
@@ -64,18 +110,33 @@ class SshOptions(_Strict):
     password_file: Path | None = None
     password_env: str | None = None
     known_hosts: Path | None = None
-    insecure_ignore_host_key: bool | None = None
+    # Strict: `yes`/`true` are booleans in YAML, but `"true"` or `1` would be a guess.
+    insecure_ignore_host_key: StrictBool | None = None
     command: Annotated[str, Field(min_length=1)] | None = None
+    # Prints the router's `high-availability vrrp` subtree as `set` commands (issue 14). None: the
+    # built-in default command.
+    config_command: Annotated[str, Field(min_length=1)] | None = None
     keepalive_interval: Duration | None = None
     # Optional long-running command printing keepalived's log; a matching line triggers a re-poll.
     watch_command: Annotated[str, Field(min_length=1)] | None = None
     watch_pattern: Annotated[str, Field(min_length=1)] | None = None
 
+    @field_validator("watch_pattern")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"not a valid regular expression: {exc}") from None
+        return value
+
 
 class RouterConfig(_Strict):
     name: Name
     address: Annotated[str, Field(min_length=1)]
-    port: Annotated[int, Field(ge=1, le=65535)] = 22
+    # Strict: YAML's `true` is not port 1, and a quoted "22" is a string.
+    port: Annotated[StrictInt, Field(ge=1, le=65535)] = 22
     ssh: SshOptions = SshOptions()
 
 
@@ -93,37 +154,55 @@ class ClusterConfig(_Strict):
     ssh: SshOptions = SshOptions()
 
 
+# A real `show vrrp` takes 0.83-0.90 s (keepalived's dump included); 3 s covers a busy router.
 DEFAULT_TIMEOUT_SECONDS = 3.0
+# How often each router's own VRRP configuration is re-read (issue 14).
+DEFAULT_CONFIG_INTERVAL_SECONDS = 300.0
 
 
 class Config(_Strict):
     poll_interval: Duration = 5.0
-    timeout: Duration | None = None  # default: 3s, or 80% of a shorter poll_interval
+    # Per command, connect included; default 3 s whatever poll_interval. It may exceed poll_interval:
+    # a router has one poll in flight at a time, so a slow one is polled as often as it answers.
+    timeout: Duration | None = None
+    # 0 (or "0s") turns reading the routers' configuration off; see config_read_interval.
+    config_interval: IntervalOrOff = DEFAULT_CONFIG_INTERVAL_SECONDS
     # SSH channels in flight; handshakes have their own, lower limit in the transport.
-    max_concurrent_polls: Annotated[int, Field(ge=1, le=10000)] = 1024
+    max_concurrent_polls: Annotated[StrictInt, Field(ge=1, le=10000)] = 1024
     ssh: SshOptions = SshOptions()
     clusters: Annotated[list[ClusterConfig], Field(min_length=1)]
 
     @property
     def command_timeout(self) -> float:
-        """Per-command time limit, connect included; always shorter than the poll interval."""
-        if self.timeout is not None:
-            return self.timeout
-        return min(DEFAULT_TIMEOUT_SECONDS, 0.8 * self.poll_interval)
+        """Per-command time limit, connect included: `timeout`, else 3 s."""
+        return self.timeout if self.timeout is not None else DEFAULT_TIMEOUT_SECONDS
+
+    @property
+    def config_read_interval(self) -> float | None:
+        """Seconds between reads of the routers' own VRRP configuration, or None when turned off."""
+        return self.config_interval or None
 
 
 def merge_ssh(*layers: SshOptions) -> SshOptions:
-    """Later layers override earlier ones key by key (only keys that are set)."""
-    merged: dict[str, Any] = {}
+    """Later layers override earlier ones key by key (only keys that are set).
+
+    The values are already validated: copy them, never re-validate (a duration is a float by now,
+    and parse_duration rightly refuses bare numbers from YAML)."""
+    merged = SshOptions()
     for layer in layers:
-        merged.update(layer.model_dump(exclude_unset=True, exclude_none=True))
-    return SshOptions.model_validate(merged)
+        merged = merged.model_copy(update=layer.model_dump(exclude_unset=True, exclude_none=True))
+    return merged
 
 
 # --- validation -----------------------------------------------------------------------------------
 
+# Problems listed per run: enough to fix a file in one go, bounded for a file that is all mistakes.
+MAX_PROBLEMS = 100
+# Characters per problem line, so a hostile key or value cannot flood a terminal or a log line.
+MAX_PROBLEM_CHARS = 400
 
-def _yaml_path(loc: Iterable[int | str]) -> str:
+
+def _yaml_path(loc: Iterable[object]) -> str:
     out = ""
     for part in loc:
         if isinstance(part, int):
@@ -134,85 +213,151 @@ def _yaml_path(loc: Iterable[int | str]) -> str:
 
 
 def _describe(error: Any) -> str:
-    kind = error["type"]
+    kind = str(error["type"])
     if kind == "missing":
         return "field required"
     if kind == "extra_forbidden":
         return "unknown key"
-    message = str(error["msg"])
     # pydantic prefixes errors raised in our validators with "Value error, ".
-    return message.removeprefix("Value error, ")
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if kind.endswith("_type") or kind.endswith("_parsing"):
+        message += f", got {_shown(error.get('input'))}"
+    return message
 
 
-def _duplicates(names: list[str]) -> set[str]:
+def _duplicates(names: list[str]) -> list[str]:
     seen: set[str] = set()
-    return {n for n in names if n in seen or seen.add(n)}  # type: ignore[func-returns-value]
+    found: list[str] = []
+    for name in names:
+        if name in seen and name not in found:
+            found.append(name)
+        seen.add(name)
+    return sorted(found)
 
 
-def semantic_problems(config: Config) -> list[str]:
-    """Rules that span fields; run only once every field is individually valid."""
-    problems: list[str] = []
-    if config.timeout is not None and config.timeout >= config.poll_interval:
-        problems.append(f"timeout: {config.timeout:g}s must be shorter than poll_interval ({config.poll_interval:g}s)")
-    for name in sorted(_duplicates([c.name for c in config.clusters])):
-        problems.append(f"clusters: duplicate cluster name {name!r}")
-    for ci, cluster in enumerate(config.clusters):
-        where = f"clusters[{ci}]"
-        routers = [r.name for r in cluster.routers]
-        for name in sorted(_duplicates(routers)):
-            problems.append(f"{where}.routers: duplicate router name {name!r}")
-        endpoints = [f"{r.address}:{r.port}" for r in cluster.routers]
-        for endpoint in sorted(_duplicates(endpoints)):
-            problems.append(f"{where}.routers: two routers share the address {endpoint}")
-        if cluster.preferred_master is not None and cluster.preferred_master not in routers:
-            problems.append(
-                f"{where}.preferred_master: {cluster.preferred_master!r} is not a router of this cluster"
-                f" (routers: {', '.join(routers)})"
-            )
-        for si, sync_set in enumerate(cluster.sync_sets or []):
-            swhere = f"{where}.sync_sets[{si}]"
-            if sync_set.preferred_master is not None and sync_set.preferred_master not in routers:
-                problems.append(
-                    f"{swhere}.preferred_master: {sync_set.preferred_master!r} is not a router of this"
-                    f" cluster (routers: {', '.join(routers)})"
-                )
-            for group in sorted(_duplicates(sync_set.groups)):
-                problems.append(f"{swhere}.groups: group {group!r} listed twice")
-        for name in sorted(_duplicates([s.name for s in cluster.sync_sets or []])):
-            problems.append(f"{where}.sync_sets: duplicate set name {name!r}")
-        for ri, router in enumerate(cluster.routers):
-            opts = merge_ssh(config.ssh, cluster.ssh, router.ssh)
-            rwhere = f"{where}.routers[{ri}]"
-            if opts.password_file and opts.password_env:
-                problems.append(f"{rwhere}: set password_file or password_env, not both")
-            if opts.passphrase_file and opts.passphrase_env:
-                problems.append(f"{rwhere}: set passphrase_file or passphrase_env, not both")
-            if opts.watch_pattern is not None:
-                try:
-                    re.compile(opts.watch_pattern)
-                except re.error as exc:
-                    problems.append(f"{rwhere}.ssh.watch_pattern: not a valid regular expression: {exc}")
-            if opts.insecure_ignore_host_key and opts.known_hosts:
-                problems.append(f"{rwhere}: known_hosts and insecure_ignore_host_key exclude each other")
+def _mapping(value: object) -> dict[Any, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _items(value: object) -> list[dict[Any, Any]]:
+    """The mappings of a list, or [] where the structure is wrong (reported by the schema)."""
+    return [v if isinstance(v, dict) else {} for v in value] if isinstance(value, list) else []
+
+
+def _name(item: dict[Any, Any]) -> str | None:
+    name = item.get("name")
+    return name if isinstance(name, str) and name else None
+
+
+# Keys of one ssh block that exclude each other, with what to do about it.
+_EXCLUSIVE = (
+    ("password_file", "password_env", "set only one"),
+    ("passphrase_file", "passphrase_env", "set only one"),
+    ("known_hosts", "insecure_ignore_host_key", "verify host keys, or (labs only) ignore them, not both"),
+)
+
+
+def _ssh_conflicts(layers: list[tuple[str, dict[Any, Any]]]) -> list[str]:
+    """Exclusive keys set anywhere along global -> cluster -> router, named where they are set."""
+    merged: dict[str, str] = {}  # key -> YAML path of the layer that set it last
+    for where, layer in layers:
+        for key, value in layer.items():
+            if value is False:  # `insecure_ignore_host_key: false` undoes a higher layer's true
+                merged.pop(key, None)
+            elif isinstance(key, str) and value is not None:
+                merged[key] = where
+    problems = []
+    for first, second, advice in _EXCLUSIVE:
+        if first in merged and second in merged:
+            a, b = merged[first], merged[second]
+            if a == b:
+                problems.append(f"{a}: {first} and {second} exclude each other; {advice}")
+            else:
+                # Name the more specific layer first: that is where the operator is editing.
+                (deep_key, deep), (high_key, high) = sorted(((first, a), (second, b)), key=lambda kv: -len(kv[1]))
+                problems.append(f"{deep}: {deep_key} here and {high_key} (set in {high}) exclude each other; {advice}")
     return problems
+
+
+def cross_field_problems(raw: dict[Any, Any]) -> list[str]:
+    """Rules that span fields, run on the raw YAML data so they are reported together with schema
+    problems. Each rule looks only at values of the right type; wrong ones are the schema's to report."""
+    problems: list[str] = []
+    clusters = _items(raw.get("clusters"))
+    for name in _duplicates([n for c in clusters if (n := _name(c))]):
+        problems.append(f"clusters: duplicate cluster name {name!r}")
+    top_ssh = ("ssh", _mapping(raw.get("ssh")))
+    for ci, cluster in enumerate(clusters):
+        where = f"clusters[{ci}]"
+        routers = _items(cluster.get("routers"))
+        names = [_name(r) for r in routers]
+        known = [n for n in names if n is not None]
+        for name in _duplicates(known):
+            problems.append(f"{where}.routers: duplicate router name {name!r}")
+        endpoints = []
+        for router in routers:
+            address, port = router.get("address"), router.get("port", 22)
+            if isinstance(address, str) and isinstance(port, int) and not isinstance(port, bool):
+                endpoints.append(f"{address}:{port}")
+        for endpoint in _duplicates(endpoints):
+            problems.append(f"{where}.routers: two routers share the address {endpoint}")
+        # A preferred master is checked only against a complete list of router names.
+        complete = bool(routers) and len(known) == len(routers)
+        preferred = cluster.get("preferred_master")
+        if complete and isinstance(preferred, str) and preferred not in known:
+            problems.append(
+                f"{where}.preferred_master: {preferred!r} is not a router of this cluster (routers: {', '.join(known)})"
+            )
+        sync_sets = _items(cluster.get("sync_sets"))
+        for si, sync_set in enumerate(sync_sets):
+            swhere = f"{where}.sync_sets[{si}]"
+            preferred = sync_set.get("preferred_master")
+            if complete and isinstance(preferred, str) and preferred not in known:
+                problems.append(
+                    f"{swhere}.preferred_master: {preferred!r} is not a router of this cluster"
+                    f" (routers: {', '.join(known)})"
+                )
+            groups = sync_set.get("groups")
+            for group in _duplicates([g for g in groups if isinstance(g, str)] if isinstance(groups, list) else []):
+                problems.append(f"{swhere}.groups: group {group!r} listed twice")
+        for name in _duplicates([n for s in sync_sets if (n := _name(s))]):
+            problems.append(f"{where}.sync_sets: duplicate set name {name!r}")
+        cluster_ssh = (f"{where}.ssh", _mapping(cluster.get("ssh")))
+        for ri, router in enumerate(routers):
+            router_ssh = (f"{where}.routers[{ri}].ssh", _mapping(router.get("ssh")))
+            for problem in _ssh_conflicts([top_ssh, cluster_ssh, router_ssh]):
+                if problem not in problems:  # a conflict set above the router is said once
+                    problems.append(problem)
+    return problems
+
+
+def _bounded(problems: list[str]) -> list[str]:
+    shown = [p if len(p) <= MAX_PROBLEM_CHARS else p[:MAX_PROBLEM_CHARS] + "..." for p in problems[:MAX_PROBLEMS]]
+    if len(problems) > MAX_PROBLEMS:
+        shown.append(f"... and {len(problems) - MAX_PROBLEMS} more problem(s)")
+    return shown
 
 
 def parse_config(text: str, source: str = "<config>") -> Config:
     """YAML text -> Config, or ConfigError listing every problem with its YAML path."""
     try:
-        raw = yaml.safe_load(text)
+        raw = yamlsafe.load(text)
     except yaml.YAMLError as exc:
-        raise ConfigError([f"{source}: not valid YAML: {exc}"]) from exc
+        raise ConfigError([yamlsafe.describe(exc, source)]) from None
+    except RecursionError:
+        # yamlsafe bounds nesting well below the limit; this is the backstop, never a traceback.
+        raise ConfigError([f"{source}: nesting too deep to read"]) from None
     if not isinstance(raw, dict):
-        raise ConfigError([f"{source}: expected a mapping at the top level, got {type(raw).__name__}"])
+        raise ConfigError([f"{source}: expected a mapping at the top level, got {_shown(raw)}"])
+    problems: list[str] = []
+    config: Config | None = None
     try:
         config = Config.model_validate(raw)
     except ValidationError as exc:
         problems = [f"{_yaml_path(e['loc'])}: {_describe(e)}" for e in exc.errors()]
-        raise ConfigError(problems) from exc
-    problems = semantic_problems(config)
-    if problems:
-        raise ConfigError(problems)
+    problems += cross_field_problems(raw)
+    if problems or config is None:
+        raise ConfigError(_bounded(problems), total=len(problems))
     return config
 
 
@@ -293,11 +438,9 @@ def permission_warnings(config: Config) -> list[str]:
 def load_config(path: str | Path, check_files: bool = True) -> Config:
     """Read, parse and validate a config file. Raises ConfigError with every problem found."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError([f"{path}: cannot read config file: {exc.strerror or exc}"]) from exc
-    except UnicodeDecodeError as exc:
-        raise ConfigError([f"{path}: config file is not UTF-8 text: {exc}"]) from exc
+        text = yamlsafe.read_file(path)
+    except yamlsafe.FileRefused as exc:
+        raise ConfigError([f"{path}: {exc}"]) from None
     config = parse_config(text, str(path))
     if check_files:
         problems = file_problems(config)

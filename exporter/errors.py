@@ -24,10 +24,12 @@ class PollErrorReason(StrEnum):
 
 
 class ConfigError(ExporterError):
-    """The configuration is invalid; `problems` lists `yaml.path: message` lines."""
+    """The configuration is invalid; `problems` lists `yaml.path: message` lines (possibly only the
+    first ones, with a last line saying how many more: `total` counts them all)."""
 
-    def __init__(self, problems: list[str]) -> None:
+    def __init__(self, problems: list[str], total: int | None = None) -> None:
         self.problems = problems
+        self.total = len(problems) if total is None else total
         super().__init__("\n".join(problems))
 
 

@@ -23,6 +23,10 @@ from .web.http import HttpContext, build_app
 
 log = structlog.get_logger("exporter.service")
 
+# Longest a reload may spend reading and validating the file. The loader's own bounds keep a worst
+# case near 2 s; a slower load means a stuck disk or a bug, and the old config should keep running.
+RELOAD_LOAD_TIMEOUT_SECONDS = 10.0
+
 
 def parse_listen_address(value: str) -> tuple[str | None, int]:
     """`:9798`, `0.0.0.0:9798`, `[::1]:9798`, `localhost:0` -> (host or None for all, port)."""
@@ -73,6 +77,7 @@ class Exporter:
         self._reload_ok.set(1)
         self._reload_time.set(time.time())
         self._reload_lock = asyncio.Lock()
+        self._pending_load: asyncio.Future[Config] | None = None
         self._runner: web.AppRunner | None = None
         self._server: asyncio.Server | None = None
         self.bound: list[tuple[str, int]] = []
@@ -81,19 +86,48 @@ class Exporter:
     def config(self) -> Config:
         return self.poller.config
 
+    def _load(self, path: Path) -> Config:
+        """Read and validate the file (runs in a worker thread: parsing must not stall scrapes)."""
+        config = load_config(path)
+        return self.shard.select(config) if self.shard is not None else config
+
+    async def _load_off_loop(self, path: Path) -> Config:
+        """`_load` in a thread, bounded in time. A thread cannot be killed: one that overruns keeps
+        the next reload waiting for it rather than piling up another."""
+        if self._pending_load is not None and not self._pending_load.done():
+            raise ConfigError([f"{path}: the previous load of this file has not finished yet; try again later"])
+        future = asyncio.get_running_loop().run_in_executor(None, self._load, path)
+        # Retrieve the outcome even if nobody awaits it any more (after a timeout), so asyncio does
+        # not log "exception was never retrieved" for a reload already reported as failed.
+        future.add_done_callback(lambda f: f.cancelled() or f.exception())
+        self._pending_load = future
+        try:
+            async with asyncio.timeout(RELOAD_LOAD_TIMEOUT_SECONDS):
+                return await asyncio.shield(future)
+        except TimeoutError:
+            raise ConfigError(
+                [f"{path}: reading and validating took longer than {RELOAD_LOAD_TIMEOUT_SECONDS:g}s; not applied"]
+            ) from None
+
+    def _reload_failed(self, problems: list[str]) -> tuple[bool, str]:
+        self._reload_ok.set(0)
+        log.error("config_reload_failed", file=str(self.config_path), problems="; ".join(problems))
+        return False, "config reload failed, previous config still running:\n" + "\n".join(problems)
+
     async def reload(self) -> tuple[bool, str]:
         """Re-read the config file. A bad file is logged and the running config stays."""
         if self.config_path is None:
             return False, "no config file to reload (started without --config.file)"
         async with self._reload_lock:
             try:
-                config = load_config(self.config_path)
-                if self.shard is not None:
-                    config = self.shard.select(config)
+                config = await self._load_off_loop(self.config_path)
             except ConfigError as exc:
-                self._reload_ok.set(0)
-                log.error("config_reload_failed", file=str(self.config_path), problems="; ".join(exc.problems))
-                return False, "config reload failed, previous config still running:\n" + str(exc)
+                return self._reload_failed(exc.problems)
+            except Exception as exc:
+                # The loader reports bad input as ConfigError; anything else is a bug in loading or
+                # validation. Whatever it is, the contract holds: the old config keeps running, the
+                # gauge says 0, one log line says why (not an HTTP 500 with the gauge stuck at 1).
+                return self._reload_failed([f"internal error while loading: {type(exc).__name__}: {exc}"])
             self._reload_ok.set(1)
             self._reload_time.set(time.time())
             warn_permissions(config)

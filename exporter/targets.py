@@ -37,6 +37,8 @@ class SshTarget:
     keepalive_interval: float
     watch_command: str | None = None
     watch_pattern: str = DEFAULT_WATCH_PATTERN
+    # Prints the router's VRRP configuration as `set` commands; None: the built-in default (issue 14).
+    config_command: str | None = None
 
 
 def ssh_target(config: Config, cluster: ClusterConfig, router: RouterConfig) -> SshTarget:
@@ -58,6 +60,7 @@ def ssh_target(config: Config, cluster: ClusterConfig, router: RouterConfig) -> 
         keepalive_interval=opts.keepalive_interval or 15.0,
         watch_command=opts.watch_command,
         watch_pattern=opts.watch_pattern or DEFAULT_WATCH_PATTERN,
+        config_command=opts.config_command,
     )
 
 

@@ -31,7 +31,7 @@ async def test_config_check_bad() -> None:
     assert "clusters[0].routers[1].address: field required" in err
     code, _, err = await run("--config.check", f"--config.file={FIXTURES / 'bad-many.yml'}")
     assert code == 2
-    assert "4 problem(s)" in err and "colour: unknown key" in err and "ssh.usernme: unknown key" in err
+    assert "6 problem(s)" in err and "colour: unknown key" in err and "ssh.usernme: unknown key" in err
 
 
 async def test_config_check_missing_files(tmp_path: Path) -> None:
