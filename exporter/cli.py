@@ -43,13 +43,13 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_CONFIG, f"{self.prog}: error: {message}\n")
 
 
-def _log_flags(parser: argparse.ArgumentParser) -> None:
+def _log_flags(parser: argparse.ArgumentParser, level: str = "info") -> None:
     parser.add_argument(
         "--log.level",
         dest="log_level",
         choices=list(LEVELS),
-        default="info",
-        help="only log events at this level or above: debug, info, warn, error (default info)",
+        default=level,
+        help=f"only log events at this level or above: debug, info, warn, error (default {level})",
     )
     parser.add_argument(
         "--log.format",
@@ -148,9 +148,7 @@ def poll_parser() -> argparse.ArgumentParser:
         " (default table)",
     )
     _shard_flag(parser)
-    _log_flags(parser)
-    parser.set_defaults(log_level="error")
-    parser.epilog = "default --log.level here: error (the verdict is the output)"
+    _log_flags(parser, "error")  # the verdict is the output
     return parser
 
 
@@ -165,9 +163,7 @@ def demo_parser() -> argparse.ArgumentParser:
         "--phase-seconds", type=float, default=20.0, help="how long each phase lasts when not --once (default 20)"
     )
     _web_flags(parser, "127.0.0.1:9798")
-    _log_flags(parser)
-    parser.set_defaults(log_level="warn")
-    parser.epilog = "default --log.level here: warn (the story is the output)"
+    _log_flags(parser, "warn")  # the story is the output
     return parser
 
 

@@ -240,6 +240,8 @@ def test_every_flag_has_help() -> None:
         assert parser.description, name
         for action in parser._actions:
             assert action.help and action.help != argparse.SUPPRESS, (name, action.option_strings)
+            if action.dest == "log_level":  # the help states this parser's own default
+                assert f"(default {action.default})" in action.help, name
 
 
 async def test_global_flags_before_the_subcommand(fleet: SimFleet) -> None:
