@@ -1,6 +1,9 @@
 """Command line: serve (default), `poll`, `demo`, and `--config.check`.
 
 Flags follow Prometheus exporter conventions (`--config.file`, `--web.listen-address`, ...).
+A sub-command's flags may also come before its name (`--config.file=x poll --output=json`): the
+first argument that is a sub-command's name, and not the value of a flag, selects that command,
+and its parser reads every other argument. Flags are never abbreviated (`--config.f` is an error).
 Exit codes: 0 ok, 1 split/no master/dual master (poll), 2 bad config or flags, 3 router unreachable.
 """
 
@@ -11,7 +14,8 @@ import asyncio
 import contextlib
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import structlog
@@ -28,15 +32,32 @@ DEFAULT_CONFIG = "vrrp-exporter.yml"
 
 
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, prog: str, description: str, epilog: str | None = None) -> None:
+        # No abbreviations, as kingpin in the Go exporters; it also keeps `--config.f poll` from
+        # reading as a flag without a value followed by the sub-command.
+        super().__init__(prog=prog, description=description, epilog=epilog, allow_abbrev=False)
+
     def error(self, message: str) -> None:  # type: ignore[override]
         # argparse exits 2 too; say which command so the usage line is the right one.
         self.print_usage(sys.stderr)
         self.exit(EXIT_CONFIG, f"{self.prog}: error: {message}\n")
 
 
-def _log_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--log.level", dest="log_level", choices=list(LEVELS), default="info")
-    parser.add_argument("--log.format", dest="log_format", choices=list(FORMATS), default="logfmt")
+def _log_flags(parser: argparse.ArgumentParser, level: str = "info") -> None:
+    parser.add_argument(
+        "--log.level",
+        dest="log_level",
+        choices=list(LEVELS),
+        default=level,
+        help=f"only log events at this level or above: debug, info, warn, error (default {level})",
+    )
+    parser.add_argument(
+        "--log.format",
+        dest="log_format",
+        choices=list(FORMATS),
+        default="logfmt",
+        help="log line format on stderr, one event per line: logfmt or json (default logfmt)",
+    )
 
 
 def _config_flag(parser: argparse.ArgumentParser) -> None:
@@ -90,7 +111,8 @@ def serve_parser() -> argparse.ArgumentParser:
         prog="vyos-vrrp-exporter",
         description="Prometheus exporter for VRRP on VyOS: polls `show vrrp` on every router over SSH and"
         " reports, per sync set, whether the masters are split across routers.",
-        epilog="subcommands: `vyos-vrrp-exporter poll --help`, `vyos-vrrp-exporter demo --help`",
+        epilog="sub-commands: `vyos-vrrp-exporter poll --help`, `vyos-vrrp-exporter demo --help`;"
+        " a sub-command's flags may also come before its name (`--config.file=x poll`)",
     )
     _config_flag(parser)
     parser.add_argument(
@@ -102,7 +124,12 @@ def serve_parser() -> argparse.ArgumentParser:
     _web_flags(parser, ":9798")
     _shard_flag(parser)
     _log_flags(parser)
-    parser.add_argument("--version", action="version", version=f"vyos-vrrp-exporter {__version__}")
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"vyos-vrrp-exporter {__version__}",
+        help="print the version and exit",
+    )
     return parser
 
 
@@ -113,10 +140,15 @@ def poll_parser() -> argparse.ArgumentParser:
         " and a verdict. Exit 0 healthy, 1 split/no master/dual master, 3 router unreachable, 2 bad config.",
     )
     _config_flag(parser)
-    parser.add_argument("--output", choices=["table", "json"], default="table")
+    parser.add_argument(
+        "--output",
+        choices=["table", "json"],
+        default="table",
+        help="table: the routers' tables side by side and a verdict per cluster; json: the same for scripts"
+        " (default table)",
+    )
     _shard_flag(parser)
-    _log_flags(parser)
-    parser.set_defaults(log_level="error")
+    _log_flags(parser, "error")  # the verdict is the output
     return parser
 
 
@@ -131,8 +163,7 @@ def demo_parser() -> argparse.ArgumentParser:
         "--phase-seconds", type=float, default=20.0, help="how long each phase lasts when not --once (default 20)"
     )
     _web_flags(parser, "127.0.0.1:9798")
-    _log_flags(parser)
-    parser.set_defaults(log_level="warn")
+    _log_flags(parser, "warn")  # the story is the output
     return parser
 
 
@@ -253,21 +284,86 @@ async def _run_until_signalled(reload: Callable[[], Awaitable[object]]) -> None:
                 await task
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args_list = list(sys.argv[1:] if argv is None else argv)
-    command = args_list[0] if args_list and args_list[0] in ("poll", "demo") else None
-    if command == "poll":
-        args = poll_parser().parse_args(args_list[1:])
-        configure_logging(args.log_level, args.log_format)
-        return asyncio.run(_poll(args.config_file, args.output, args.shard))
-    if command == "demo":
-        from .demo import run_demo
+async def _run_poll(args: argparse.Namespace) -> int:
+    return await _poll(args.config_file, args.output, args.shard)
 
-        args = demo_parser().parse_args(args_list[1:])
+
+async def _run_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    return await run_demo(args)
+
+
+@dataclass(frozen=True)
+class Command:
+    """A sub-command: its parser and what runs the parsed arguments."""
+
+    parser: Callable[[], argparse.ArgumentParser]
+    run: Callable[[argparse.Namespace], Coroutine[object, object, int]]
+
+
+COMMANDS: Mapping[str, Command] = {
+    "poll": Command(poll_parser, _run_poll),
+    "demo": Command(demo_parser, _run_demo),
+}
+
+
+def parsers() -> dict[str, argparse.ArgumentParser]:
+    """Every parser of the command line, by sub-command ("" is serve)."""
+    return {"": serve_parser(), **{name: command.parser() for name, command in COMMANDS.items()}}
+
+
+def _takes_value(parsers: Sequence[argparse.ArgumentParser]) -> dict[str, bool]:
+    """Every option string of `parsers`, and whether it reads the next argument as its value."""
+    return {
+        option: action.nargs != 0
+        for parser in parsers
+        for action in parser._actions  # argparse has no public API for its actions
+        for option in action.option_strings
+    }
+
+
+def split_command(argv: Sequence[str]) -> tuple[str | None, list[str]]:
+    """(sub-command or None for serve, the arguments for its parser, the command's name left out).
+
+    The sub-command is the first argument that names one and is not a flag's value; only flags
+    (with their values) may come before it. Anything else is left to the serve parser, which
+    reports it as usual."""
+    args = list(argv)
+    arity = _takes_value(list(parsers().values()))
+    i = 0
+    while i < len(args):
+        token = args[i]
+        if token in COMMANDS:
+            return token, args[:i] + args[i + 1 :]
+        if token == "--" or not token.startswith("-"):
+            break
+        if "=" not in token and arity.get(token, False):
+            i += 1  # `--config.file PATH`: PATH is the flag's, even if it reads `poll`
+        i += 1
+    return None, args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    name, args_list = split_command(sys.argv[1:] if argv is None else argv)
+    if name is not None:
+        command = COMMANDS[name]
+        args = command.parser().parse_args(args_list)
         configure_logging(args.log_level, args.log_format)
-        return asyncio.run(run_demo(args))
+        return _guarded(lambda: asyncio.run(command.run(args)))
     args = serve_parser().parse_args(args_list)
     configure_logging(args.log_level, args.log_format)
     if args.config_check:
         return check_config(args.config_file)
-    return asyncio.run(_serve(args))
+    return _guarded(lambda: asyncio.run(_serve(args)))
+
+
+def _guarded(run: Callable[[], int]) -> int:
+    """A crash is one log line like every other event (exit 1, as Python's own), not a traceback."""
+    try:
+        return run()
+    except KeyboardInterrupt:
+        return 130  # the shell's code for SIGINT
+    except Exception:
+        log.exception("unexpected_error")
+        return 1

@@ -20,7 +20,7 @@ from typing import Protocol
 from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
-from . import __version__
+from . import build_info
 from .errors import PollErrorReason
 from .exposition import Family, Labels, Row, TextWriter
 from .join import ClusterView, RouterView
@@ -116,7 +116,13 @@ PREFERRED = _gauge(
     "1 if the group's master is its preferred master (set, else cluster setting), else 0.",
     ("vrrp_cluster", "group"),
 )
-BUILD_INFO = Family("vrrp_exporter_build_info", "Version of vyos-vrrp-exporter; always 1.", ("version",))
+# Labels as Go exporters' `<name>_build_info` (prometheus/common/version: version, revision,
+# goversion...), with the interpreter's version as `pythonversion` in the place of `goversion`.
+BUILD_INFO = Family(
+    "vrrp_exporter_build_info",
+    "Version, git revision (or unknown) and Python version of vyos-vrrp-exporter; always 1.",
+    ("version", "revision", "pythonversion"),
+)
 
 _GROUP_FAMILIES = (STATE, PRIORITY, TRANSITION, TRANSITIONS)
 # Exposition order.
@@ -199,7 +205,7 @@ class VrrpCollector(Collector):
                     families[family].add_metric(labels, value)
             for family, labels, value in _derived_rows(view):
                 families[family].add_metric(labels, value)
-        families[BUILD_INFO].add_metric([__version__], 1)
+        families[BUILD_INFO].add_metric(list(build_info()), 1)
         yield from families.values()
 
     def render(self, openmetrics: bool = False) -> bytes:
@@ -228,5 +234,5 @@ class VrrpCollector(Collector):
                 stamps.append(stamp)
             # Derived series follow from the spec and the up routers' tables, nothing else.
             out.block(("derived", cluster), (view.spec, tuple(stamps)), partial(_derived_rows, view))
-        out.rows([(BUILD_INFO, (__version__,), 1)])
+        out.rows([(BUILD_INFO, build_info(), 1)])
         return out.finish(openmetrics)

@@ -10,7 +10,7 @@ from pathlib import Path
 import structlog
 from aiohttp import web
 from aiohttp.typedefs import Middleware
-from prometheus_client import CollectorRegistry, Gauge
+from prometheus_client import CollectorRegistry, Gauge, GCCollector, PlatformCollector, ProcessCollector
 
 from .collector import VrrpCollector
 from .config import Config, Shard, load_config, permission_warnings
@@ -60,6 +60,11 @@ class Exporter:
         collector = VrrpCollector(self.views)
         rest = CollectorRegistry()  # everything but the VRRP series, which /metrics renders itself
         rest.register(WatchCollector(self.poller.watch_status))
+        # What client_python's default registry exposes (process_*, python_info, python_gc_*),
+        # on our own registry: process_* is what dashboards and alerts on any exporter expect.
+        ProcessCollector(registry=rest)
+        PlatformCollector(registry=rest)
+        GCCollector(registry=rest)
         self.registry = CollectorRegistry()  # all of /metrics, in this order
         self.registry.register(collector)
         self.registry.register(rest)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import signal
@@ -12,6 +13,7 @@ import aiohttp
 import pytest
 from harness import run_cli as run
 
+from exporter.cli import main, parsers, split_command
 from exporter.sim.fleet import SimFleet
 from exporter.sim.seed import SeedPhase, apply_seed_phase
 
@@ -179,3 +181,68 @@ async def test_poll_shards_split_the_clusters(tmp_path: Path) -> None:
         assert sorted(seen) == sorted(c.name for c in clusters)
     code, _, err = await run("poll", f"--config.file={path}", "--shard=3/2")
     assert code == 2 and "invalid shard" in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "command", "rest"),
+    [
+        (["poll", "--config.file=x"], "poll", ["--config.file=x"]),
+        (["--config.file=x", "poll"], "poll", ["--config.file=x"]),
+        (["--config.file", "x", "poll", "--output=json"], "poll", ["--config.file", "x", "--output=json"]),
+        (["--config.file", "poll", "poll"], "poll", ["--config.file", "poll"]),  # a file named poll
+        (["--config.file", "poll"], None, ["--config.file", "poll"]),  # serve that file
+        (
+            ["--log.level", "debug", "--log.format=json", "demo", "--once"],
+            "demo",
+            ["--log.level", "debug", "--log.format=json", "--once"],
+        ),
+        (["--once", "demo"], "demo", ["--once"]),
+        (["stray", "poll"], None, ["stray", "poll"]),  # serve's parser reports the stray argument
+        (["--", "poll"], None, ["--", "poll"]),
+        ([], None, []),
+        (["--config.check", "--config.file=x"], None, ["--config.check", "--config.file=x"]),
+    ],
+)
+def test_split_command(argv: list[str], command: str | None, rest: list[str]) -> None:
+    assert split_command(argv) == (command, rest)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--web.listen-address=:1", "poll"],  # serve's flag given to poll
+        ["--config.check", "poll"],
+        ["--config.f=x"],  # no abbreviations
+        ["--log.level=warning"],  # the level is spelled warn
+        ["poll", "--output=yaml"],
+        ["--once"],  # demo's flag without demo
+        ["stray", "poll"],
+    ],
+)
+def test_bad_flags_exit_2_wherever_they_are(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 2
+    assert "error:" in capsys.readouterr().err
+
+
+def test_every_flag_has_help() -> None:
+    for name, parser in parsers().items():
+        assert parser.description, name
+        for action in parser._actions:
+            assert action.help and action.help != argparse.SUPPRESS, (name, action.option_strings)
+            if action.dest == "log_level":  # the help states this parser's own default
+                assert f"(default {action.default})" in action.help, name
+
+
+async def test_global_flags_before_the_subcommand(fleet: SimFleet) -> None:
+    config = f"--config.file={fleet.directory / 'config.yml'}"
+    code, out, err = await run(config, "--log.level=debug", "--log.format=json", "poll", "--output=json")
+    assert code == 0, err
+    assert json.loads(out)["clusters"][0]["verdict"] == "healthy"
+    logged = [json.loads(line) for line in err.splitlines()]
+    assert logged and {e["level"] for e in logged} >= {"debug"} and all("ts" in e for e in logged)
+    code, out, _ = await run("--config.file", str(fleet.directory / "config.yml"), "poll")
+    assert code == 0 and "verdict home: HEALTHY (exit 0)" in out
+    code, _, err = await run("--config.file=/nonexistent.yml", "poll")
+    assert code == 2 and "cannot read config file" in err

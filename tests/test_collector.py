@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import platform
 from dataclasses import replace
+from importlib import metadata
 
+import pytest
 from prometheus_client import generate_latest
 from seed import B, D, M, record, setup, situation, snapshot, table
 
+from exporter import REVISION_ENV, revision
 from exporter.errors import PollErrorReason
 from exporter.model import ClusterSpec, PollFailure, SyncSetSpec, VrrpGroup
 
@@ -36,7 +41,8 @@ def test_seed_split_metrics() -> None:
     assert v("vrrp_group_master_is_preferred", {"vrrp_cluster": "home", "group": "VLAN1"}) == 1
     assert v("vrrp_group_master_is_preferred", {"vrrp_cluster": "home", "group": "VLAN100"}) == 0
     assert v("vrrp_set_missing_groups", {"vrrp_cluster": "home", "set": "all"}) == 0
-    assert v("vrrp_exporter_build_info", {"version": "0.1.0"}) == 1
+    build = {"version": "0.1.0", "revision": revision(), "pythonversion": platform.python_version()}
+    assert v("vrrp_exporter_build_info", build) == 1
     for reason in PollErrorReason:
         assert v("vrrp_poll_errors_total", {"vrrp_cluster": "home", "router": "vyos01", "reason": reason.value}) == 0
 
@@ -136,3 +142,29 @@ def test_help_says_background_poll() -> None:
     for line in text.splitlines():
         if line.startswith("# HELP vrrp_") and not line.startswith("# HELP vrrp_exporter_"):
             assert "background poll" in line, line
+
+
+class _Dist:
+    def __init__(self, direct_url: str | None) -> None:
+        self.direct_url = direct_url
+
+    def read_text(self, name: str) -> str | None:
+        assert name == "direct_url.json"
+        return self.direct_url
+
+
+@pytest.mark.parametrize(
+    ("env", "direct_url", "expected"),
+    [
+        ("0123abc", None, "0123abc"),  # set at image build time: wins
+        ("", json.dumps({"url": "https://x/y.git", "vcs_info": {"vcs": "git", "commit_id": "feed42"}}), "feed42"),
+        ("", json.dumps({"url": "file:///src", "dir_info": {}}), "unknown"),  # pip install .
+        ("", None, "unknown"),  # wheel from an index: no direct_url.json
+        ("", "not json", "unknown"),
+        ("", "[]", "unknown"),
+    ],
+)
+def test_build_info_revision(monkeypatch: pytest.MonkeyPatch, env: str, direct_url: str | None, expected: str) -> None:
+    monkeypatch.setenv(REVISION_ENV, env)
+    monkeypatch.setattr(metadata, "distribution", lambda name: _Dist(direct_url))
+    assert revision.__wrapped__() == expected
