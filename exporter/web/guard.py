@@ -20,6 +20,7 @@ import asyncio
 import socket
 import ssl
 from collections.abc import Callable
+from typing import Any
 
 from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
@@ -36,6 +37,17 @@ KEEPALIVE_TIMEOUT_SECONDS = 75.0  # idle time between requests, as Go's net/http
 MAX_LINE_SIZE, MAX_FIELD_SIZE, MAX_HEADERS = 8190, 8190, 64
 
 _HEAD_END = b"\r\n\r\n"
+
+PeerCheck = Callable[[dict[str, Any] | None], bool]
+
+
+class ServerContext(ssl.SSLContext):
+    """An SSL context that can also judge the verified client certificate (the toolkit's
+    client_allowed_sans): OpenSSL verified the chain; this checks who it names."""
+
+    peer_check: PeerCheck | None = None
+
+
 _TOO_LARGE = (
     b"HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\n"
     b"Content-Type: text/plain; charset=utf-8\r\nContent-Length: 32\r\n\r\n"
@@ -86,6 +98,11 @@ class _Guard(asyncio.Protocol):
         if limits.active >= limits.max_connections or limits.per_client.get(self._client, 0) >= limits.max_per_client:
             limits.refused += 1
             transport.abort()
+            return
+        context = transport.get_extra_info("sslcontext")
+        check = context.peer_check if isinstance(context, ServerContext) else None
+        if check is not None and not check(transport.get_extra_info("peercert")):
+            transport.abort()  # a certificate the CA signed, but for someone not allowed here
             return
         self._admitted = True
         limits.active += 1
