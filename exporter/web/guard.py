@@ -133,10 +133,16 @@ class _Guard(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if not self._admitted or self._refused:
             return
-        counting = self._idle() or self._head_bytes > 0
-        if counting and _HEAD_END not in data and self._head_bytes + len(data) > self._limits.max_header_bytes:
-            self._refuse()  # before aiohttp sees (and buffers) the bytes
-            return
+        if self._idle() or self._head_bytes > 0:
+            # The head being received ends at the first blank line (or goes on past this chunk).
+            end = data.find(_HEAD_END)
+            size = self._head_bytes + (len(data) if end < 0 else end + len(_HEAD_END))
+            if size > self._limits.max_header_bytes:
+                self._refuse()  # before aiohttp sees (and buffers) the bytes
+                return
+            counting = end < 0
+        else:
+            counting = False
         # aiohttp counts complete request heads in `_request_count` (a stable attribute since 3.x).
         before = self._inner._request_count
         self._inner.data_received(data)

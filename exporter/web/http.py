@@ -31,7 +31,7 @@ class HttpContext:
 CONTEXT = web.AppKey("context", HttpContext)
 # Extra response headers (web config `http_server_config.headers`), put on the request by a
 # middleware and added to every response, streamed ones included, just before its head is sent.
-RESPONSE_HEADERS = "vrrp_exporter.response_headers"
+RESPONSE_HEADERS = web.RequestKey("response_headers", dict[str, str])
 
 _WRITE_SLICE = 256 * 1024  # one slice above the transport's high-water mark per stalled client
 # /metrics bodies held at once (10 MB each at 10,000 groups), per client address and in all: a
@@ -134,7 +134,7 @@ async def _write_metrics(request: web.Request, ctx: HttpContext) -> web.StreamRe
     view = memoryview(body)
     last = max(0, len(body) - _WRITE_SLICE)
     for start in range(0, last, _WRITE_SLICE):
-        await stream.write(view[start : start + _WRITE_SLICE])
+        await stream.write(view[start : min(start + _WRITE_SLICE, last)])
     await stream.write_eof(bytes(view[last:]))
     return stream
 
@@ -162,7 +162,7 @@ async def reload(request: web.Request) -> web.Response:
 
 
 async def _extra_headers(request: web.Request, response: web.StreamResponse) -> None:
-    extra: dict[str, str] | None = request.get(RESPONSE_HEADERS)
+    extra = request.get(RESPONSE_HEADERS)
     if extra:
         response.headers.update(extra)
 

@@ -1,5 +1,5 @@
 """`--web.config.file`: TLS, basic auth and response headers in the Prometheus exporter-toolkit
-web-config format, judged as the toolkit judges it (tests/test_webconfig_toolkit.py runs the
+web-config format, judged as the toolkit judges it (tests/test_hostile_http.py runs the
 toolkit's own testdata through this loader).
 
 tls_server_config:
