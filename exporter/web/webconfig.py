@@ -159,7 +159,6 @@ class WebConfigModel(_Strict):
     http_server_config: HttpServerConfig | None = None
     rate_limit: RateLimit | None = None
     basic_auth_users: dict[str, str] | None = None
-    auth_excluded_paths: list[str] | None = None
 
 
 @dataclass
@@ -366,7 +365,7 @@ class _Verifier:
         return ok and known
 
 
-def _auth_middleware(users: dict[str, bytes], excluded: list[str]) -> Middleware:
+def _auth_middleware(users: dict[str, bytes]) -> Middleware:
     costs = [int(h[4:6]) for h in users.values()]
     dummy = bcrypt.hashpw(secrets.token_bytes(16), bcrypt.gensalt(rounds=min(max(costs), _DUMMY_COST_CAP)))
     verifier = _Verifier(users, dummy)
@@ -374,8 +373,6 @@ def _auth_middleware(users: dict[str, bytes], excluded: list[str]) -> Middleware
 
     @web.middleware
     async def basic_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path in excluded:
-            return await handler(request)
         header = request.headers.get("Authorization", "")
         if header[:6].lower() == "basic ":
             try:
@@ -453,5 +450,5 @@ def _build(model: WebConfigModel, base: Path) -> WebConfig:
     if interval > 0:
         middlewares.append(_rate_limit_middleware(limit.burst, interval))
     if users:
-        middlewares.append(_auth_middleware(users, model.auth_excluded_paths or []))
+        middlewares.append(_auth_middleware(users))
     return WebConfig(context, users, middlewares, headers)
