@@ -69,12 +69,42 @@ def _config_flag(parser: argparse.ArgumentParser) -> None:
     )
 
 
+class _Addresses(list[str]):
+    """Listen addresses; printed as the flag would be written (`a,b`), not as a Python list."""
+
+    def __str__(self) -> str:
+        return ",".join(self)
+
+
+class _Repeatable(argparse.Action):
+    """Each use appends; the first one replaces the default (argparse's `append` would keep it)."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | Sequence[object] | None,
+        option_string: str | None = None,
+    ) -> None:
+        current = getattr(namespace, self.dest)
+        base = _Addresses() if current is self.default else current
+        setattr(namespace, self.dest, _Addresses([*base, str(values)]))
+
+
 def _web_flags(parser: argparse.ArgumentParser, listen_default: str) -> None:
     parser.add_argument(
         "--web.listen-address",
         dest="listen_address",
-        default=listen_default,
-        help=f"address to serve metrics and the status page on (default {listen_default})",
+        action=_Repeatable,
+        default=_Addresses([listen_default]),
+        help=f"address to serve metrics and the status page on; repeat the flag to listen on several"
+        f" (default {listen_default})",
+    )
+    parser.add_argument(
+        "--web.systemd-socket",
+        dest="systemd_socket",
+        action="store_true",
+        help="serve on the sockets passed by systemd socket activation (LISTEN_FDS) instead of --web.listen-address",
     )
     parser.add_argument(
         "--web.telemetry-path",
@@ -236,7 +266,8 @@ async def _serve(args: argparse.Namespace) -> int:
     if config is None:
         return EXIT_CONFIG
     try:
-        parse_listen_address(args.listen_address)
+        for address in args.listen_address:
+            parse_listen_address(address)
         web = load_web_config(args.web_config_file) if args.web_config_file else None
     except (ValueError, WebConfigError) as exc:
         print(f"vyos-vrrp-exporter: {exc}", file=sys.stderr)
@@ -248,10 +279,16 @@ async def _serve(args: argparse.Namespace) -> int:
             args.telemetry_path,
             ssl_context=web.ssl_context if web else None,
             middlewares=web.middlewares if web else None,
+            systemd_socket=args.systemd_socket,
         )
+    except ValueError as exc:  # --web.systemd-socket without sockets
+        await exporter.stop()
+        print(f"vyos-vrrp-exporter: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     except OSError as exc:
         await exporter.stop()
-        print(f"vyos-vrrp-exporter: cannot listen on {args.listen_address}: {exc.strerror or exc}", file=sys.stderr)
+        where = "the systemd sockets" if args.systemd_socket else args.listen_address
+        print(f"vyos-vrrp-exporter: cannot listen on {where}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_CONFIG
     await _run_until_signalled(exporter.reload)
     await exporter.stop()

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
 import ssl
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import structlog
@@ -35,6 +38,25 @@ def parse_listen_address(value: str) -> tuple[str | None, int]:
         raise ValueError(f"invalid listen address {value!r}: expected host:port, e.g. :9798 or 127.0.0.1:9798")
     host = host.strip("[]")
     return (host or None), int(port_text)
+
+
+SD_LISTEN_FDS_START = 3  # sd_listen_fds(3): the first socket passed by systemd
+
+
+def systemd_sockets() -> list[socket.socket]:
+    """The listening sockets of systemd socket activation (LISTEN_PID must be this process).
+
+    The variables are removed afterwards, as sd_listen_fds(1) does, so children do not take them."""
+    pid, count = os.environ.pop("LISTEN_PID", ""), os.environ.pop("LISTEN_FDS", "")
+    os.environ.pop("LISTEN_FDNAMES", None)
+    if not pid.isdigit() or int(pid) != os.getpid() or not count.isdigit() or int(count) < 1:
+        raise ValueError("--web.systemd-socket: no socket activation file descriptors found (LISTEN_FDS/LISTEN_PID)")
+    sockets = []
+    for fd in range(SD_LISTEN_FDS_START, SD_LISTEN_FDS_START + int(count)):
+        sock = socket.socket(fileno=fd)
+        sock.setblocking(False)
+        sockets.append(sock)
+    return sockets
 
 
 def warn_permissions(config: Config) -> None:
@@ -84,7 +106,8 @@ class Exporter:
         self._reload_lock = asyncio.Lock()
         self._pending_load: asyncio.Future[Config] | None = None
         self._runner: web.AppRunner | None = None
-        self._server: asyncio.Server | None = None
+        self._servers: list[asyncio.Server] = []
+        self.listener: webserver.Listener | None = None
         self.bound: list[tuple[str, int]] = []
 
     @property
@@ -160,27 +183,49 @@ class Exporter:
 
     async def start(
         self,
-        listen_address: str,
+        listen_address: str | Sequence[str],
         telemetry_path: str = "/metrics",
         ssl_context: ssl.SSLContext | None = None,
         middlewares: list[Middleware] | None = None,
         header_timeout: float = webserver.HEADER_TIMEOUT_SECONDS,
+        systemd_socket: bool = False,
     ) -> None:
-        host, port = parse_listen_address(listen_address)
+        """Serve on every listen address (exporter-toolkit's repeatable `--web.listen-address`),
+        or on the sockets systemd passed (`--web.systemd-socket`: LISTEN_FDS, from fd 3)."""
+        addresses = [listen_address] if isinstance(listen_address, str) else list(listen_address)
+        parsed = [parse_listen_address(address) for address in addresses]
+        inherited = systemd_sockets() if systemd_socket else []
         self._runner = web.AppRunner(
             self.app(telemetry_path, middlewares),
             access_log=None,
             shutdown_timeout=2.0,
             keepalive_timeout=webserver.KEEPALIVE_TIMEOUT_SECONDS,
+            max_line_size=webserver.MAX_LINE_SIZE,
+            max_field_size=webserver.MAX_FIELD_SIZE,
+            max_headers=webserver.MAX_HEADERS,
         )
         await self._runner.setup()
         assert self._runner.server is not None
-        self._server = await webserver.listen(self._runner.server, host, port, ssl_context, header_timeout)
-        self.bound = [(s.getsockname()[0], s.getsockname()[1]) for s in self._server.sockets]
+        # One set of limits for every socket: the connection caps are per process.
+        self.listener = webserver.Listener(self._runner.server, header_timeout)
+        try:
+            if systemd_socket:
+                for sock in inherited:
+                    self._servers.append(await self.listener.adopt(sock, ssl_context))
+            else:
+                for host, port in parsed:
+                    self._servers.append(await self.listener.listen(host, port, ssl_context))
+        except BaseException:
+            for server in self._servers:
+                server.close()
+            self._servers.clear()
+            raise
+        self.bound = [(s.getsockname()[0], s.getsockname()[1]) for srv in self._servers for s in srv.sockets]
         self.poller.start()
         log.info(
             "exporter_started",
             listen=",".join(f"{h}:{p}" for h, p in self.bound),
+            systemd_socket=systemd_socket,
             telemetry_path=telemetry_path,
             clusters=len(self.config.clusters),
             routers=sum(len(c.routers) for c in self.config.clusters),
@@ -192,9 +237,9 @@ class Exporter:
 
     async def stop(self) -> None:
         await self.poller.stop()
-        if self._server is not None:
-            self._server.close()
-            self._server = None
+        for server in self._servers:
+            server.close()
+        self._servers.clear()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
