@@ -25,6 +25,8 @@ SEVERITIES = {
     "VRRPRouterDown": "warning",
     "VRRPFlapping": "warning",
     "VRRPNotPreferredMaster": "warning",
+    "VRRPNoStandby": "warning",
+    "VRRPConfigRisk": "warning",
     "VRRPExporterDown": "critical",
 }
 
@@ -80,6 +82,21 @@ def test_promtool_unit_tests_catch_a_broken_rule(tmp_path: Path) -> None:
     assert "split shorter than for does not page" in result.stdout + result.stderr
 
 
+def test_promtool_unit_tests_catch_a_no_standby_rule_without_its_router_down_guard(tmp_path: Path) -> None:
+    """A router that cannot be polled may be the standby: VRRPNoStandby without the guard fails the tests."""
+    promtool = require_binary("promtool")
+    text = RULES.read_text(encoding="utf-8")
+    guard = "          unless on (vrrp_cluster) vrrp_cluster:vrrp_routers_down:sum > 0\n"
+    start = text.index("alert: VRRPNoStandby")
+    at = text.index(guard, start)
+    assert at < text.index("alert:", start + 1)
+    (tmp_path / RULES.name).write_text(text[:at] + text[at + len(guard) :], encoding="utf-8")
+    (tmp_path / RULE_TESTS.name).write_text(RULE_TESTS.read_text(encoding="utf-8"), encoding="utf-8")
+    result = run(promtool, "test", "rules", RULE_TESTS.name, cwd=tmp_path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "a standby present, a router down or a dual master is not no standby" in result.stdout + result.stderr
+
+
 def test_example_prometheus_and_alertmanager_configs() -> None:
     promtool = require_binary("promtool")
     result = run(promtool, "check", "config", PROMETHEUS_EXAMPLE.name, cwd=PROMETHEUS_EXAMPLE.parent)
@@ -117,6 +134,32 @@ def test_split_description_names_the_set_and_the_routers_holding_each_master() -
     assert ".Labels.router" in description and ".Labels.group" in description
 
 
+def test_warnings_that_never_page_name_what_to_do() -> None:
+    """The issue-13/14 warnings: NoStandby names the master router, ConfigRisk the rule and the lint command,
+    NotPreferredMaster the router that should hold the group (with a fallback without the info metric)."""
+    found = alerts()
+    no_standby = found["VRRPNoStandby"]
+    assert 'vrrp_group_state{state="MASTER"}' in no_standby["expr"]
+    assert "vrrp_cluster:vrrp_routers_down:sum" in no_standby["expr"]
+    assert "$labels.router" in no_standby["annotations"]["summary"]
+    assert "VRRPRouterDown" in no_standby["annotations"]["description"]
+    risk = found["VRRPConfigRisk"]
+    assert "vrrp_config_risk" in risk["expr"]
+    assert "$labels.rule" in risk["annotations"]["summary"]
+    assert "vyos-vrrp-exporter lint" in risk["annotations"]["description"]
+    for rule in (
+        "split_prone",
+        "sync_group_member_missing",
+        "sync_group_inconsistent",
+        "peer_mismatch",
+        "priority_tie",
+        "preferred_master_mismatch",
+    ):
+        assert f'eq $labels.rule "{rule}"' in risk["annotations"]["description"], rule
+    preferred = found["VRRPNotPreferredMaster"]["annotations"]["description"]
+    assert "vrrp_group_preferred_master_info" in preferred and "the configured preferred master" in preferred
+
+
 def test_runbook_urls_point_at_runbook_sections() -> None:
     anchors = {
         github_anchor(line.lstrip("#"))
@@ -146,6 +189,12 @@ def test_unit_tests_cover_every_alert_firing_and_silent() -> None:
         "router down during a split",
         "split across two exporter instances is caught by the recording rules",
         "flapping",
+        "split seen from a partial view while the peer cannot be polled",
+        "one router MASTER of every group while the peer cannot be polled is no split",
+        "no standby after keepalived stopped on a router or with the peer in FAULT",
+        "a standby present, a router down or a dual master is not no standby",
+        "config risk warns once after for, not for zero or short-lived findings",
+        "not on the preferred master names the router that should hold the group",
     ):
         assert required in names
 
