@@ -13,6 +13,7 @@ tests read) and `render()` (the same text, written by exposition.py's TextWriter
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator, Mapping
 from functools import partial
 from typing import Protocol
@@ -21,6 +22,7 @@ from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
 from . import build_info
+from .config_risk import RULES
 from .errors import PollErrorReason
 from .exposition import Family, Labels, Row, TextWriter
 from .join import ClusterView, RouterView
@@ -44,6 +46,10 @@ class ScrapeSource(Protocol):
     def generation(self, cluster: str, router: str) -> int: ...
 
     def parse_problems(self, cluster: str, router: str) -> int: ...
+
+    def config_errors(self, cluster: str, router: str) -> int: ...
+
+    def config_read_at(self, cluster: str, router: str) -> float | None: ...
 
 
 def _gauge(name: str, doc: str, labels: Labels) -> Family:
@@ -116,6 +122,30 @@ PREFERRED = _gauge(
     "1 if the group's master is its preferred master (set, else cluster setting), else 0.",
     ("vrrp_cluster", "group"),
 )
+PREFERRED_INFO = _gauge(
+    "vrrp_group_preferred_master_info",
+    "The router that should be MASTER of the group (its set's or the cluster's preferred_master, else the"
+    " highest-priority router in the routers' own VRRP configuration); always 1.",
+    ("vrrp_cluster", "group", "router"),
+)
+_CONFIG = "From a background poll of the routers' own VRRP configuration (`ssh.config_command`) every config_interval."
+CONFIG_RISK = Family(
+    "vrrp_config_risk",
+    "Findings of one split-risk rule in the routers' own VRRP configuration (0 = none); every rule is"
+    f" exported once every router's configuration has been read; `vyos-vrrp-exporter lint` prints the fixes. {_CONFIG}",
+    ("vrrp_cluster", "rule"),
+)
+CONFIG_ERRORS = Family(
+    "vrrp_config_read_errors_total",
+    f"Failed reads of this router's VRRP configuration (the last good one, or the YAML's sets, stay in use). {_CONFIG}",
+    _ROUTER,
+    counter=True,
+)
+CONFIG_READ = Family(
+    "vrrp_config_last_read_success_timestamp_seconds",
+    f"Unix time of the last successful read of this router's VRRP configuration. {_CONFIG}",
+    _ROUTER,
+)
 # Labels as Go exporters' `<name>_build_info` (prometheus/common/version: version, revision,
 # goversion...), with the interpreter's version as `pythonversion` in the place of `goversion`.
 BUILD_INFO = Family(
@@ -129,7 +159,8 @@ _GROUP_FAMILIES = (STATE, PRIORITY, TRANSITION, TRANSITIONS)
 FAMILIES: tuple[Family, ...] = (
     *(UP, DURATION, SUCCESS, ERRORS, PARSE_PROBLEMS),
     *_GROUP_FAMILIES,
-    *(GROUP_MASTERS, STANDBYS, SET_MASTERS, SPLIT, MISSING, PREFERRED),
+    *(GROUP_MASTERS, STANDBYS, SET_MASTERS, SPLIT, MISSING, PREFERRED, PREFERRED_INFO),
+    *(CONFIG_RISK, CONFIG_ERRORS, CONFIG_READ),
     BUILD_INFO,
 )
 
@@ -175,8 +206,23 @@ def _derived_rows(view: ClusterView) -> Iterator[Row]:
         yield SET_MASTERS, (cluster, s.name), s.master_count
         yield SPLIT, (cluster, s.name), 1 if s.split else 0
         yield MISSING, (cluster, s.name), len(s.missing_groups)
-    for group_name, (_, is_master) in view.preferred.items():
+    for group_name, (router, is_master) in view.preferred.items():
         yield PREFERRED, (cluster, group_name), 1 if is_master else 0
+        yield PREFERRED_INFO, (cluster, group_name, router), 1
+
+
+def _config_rows(view: ClusterView) -> Iterator[Row]:
+    if view.risks is None:
+        return  # not read yet (or config reading is off): no claim either way
+    counts = Counter(f.rule for f in view.risks)
+    for rule in RULES:
+        yield CONFIG_RISK, (view.spec.name, rule), counts[rule]
+
+
+def _config_router_rows(cluster: str, router: str, errors: int, read_at: float | None) -> Iterator[Row]:
+    yield CONFIG_ERRORS, (cluster, router), errors
+    if read_at is not None:
+        yield CONFIG_READ, (cluster, router), read_at
 
 
 class VrrpCollector(Collector):
@@ -201,9 +247,15 @@ class VrrpCollector(Collector):
                         source.parse_problems(cluster, router.name),
                     ),
                     *_group_rows(source, cluster, router),
+                    *_config_router_rows(
+                        cluster,
+                        router.name,
+                        source.config_errors(cluster, router.name),
+                        source.config_read_at(cluster, router.name),
+                    ),
                 ):
                     families[family].add_metric(labels, value)
-            for family, labels, value in _derived_rows(view):
+            for family, labels, value in (*_derived_rows(view), *_config_rows(view)):
                 families[family].add_metric(labels, value)
         families[BUILD_INFO].add_metric(list(build_info()), 1)
         yield from families.values()
@@ -232,7 +284,11 @@ class VrrpCollector(Collector):
                 stamp = (source.generation(cluster, router.name), router.up)
                 out.block(("groups", cluster, router.name), stamp, partial(_group_rows, source, cluster, router))
                 stamps.append(stamp)
-            # Derived series follow from the spec and the up routers' tables, nothing else.
-            out.block(("derived", cluster), (view.spec, tuple(stamps)), partial(_derived_rows, view))
+                errors_read = (source.config_errors(cluster, router.name), source.config_read_at(cluster, router.name))
+                out.rows(_config_router_rows(cluster, router.name, *errors_read))
+            # Derived series follow from the spec, the up routers' tables and the routers' configuration.
+            derived = (view.spec, tuple(stamps), view.risks, tuple(view.preferred.items()))
+            out.block(("derived", cluster), derived, partial(_derived_rows, view))
+            out.block(("config", cluster), view.risks, partial(_config_rows, view))
         out.rows([(BUILD_INFO, build_info(), 1)])
         return out.finish(openmetrics)

@@ -9,10 +9,12 @@ disagree.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
-from .model import ClusterSpec, RouterSnapshot, VrrpGroup, VrrpState
+from .config_risk import RiskFinding, derive_preferred, derive_sets, lint
+from .model import DEFAULT_SET_NAME, ClusterSpec, RouterSnapshot, SyncSetSpec, VrrpGroup, VrrpState
+from .vyos_config import VrrpConfig
 
 
 class Verdict(StrEnum):
@@ -122,6 +124,9 @@ class ClusterView:
     groups: tuple[GroupView, ...]
     sets: tuple[SetView, ...]
     preferred: Mapping[str, tuple[str, bool]]  # group -> (preferred router, it is the master)
+    # Split-risk findings in the routers' own VRRP configuration; None until every router's
+    # configuration has been read (or when config reading is off).
+    risks: tuple[RiskFinding, ...] | None = None
 
     @property
     def routers_up(self) -> tuple[str, ...]:
@@ -186,15 +191,48 @@ class ClusterView:
         return found
 
 
-def build_view(spec: ClusterSpec, snapshots: Mapping[str, RouterSnapshot], fresh: Collection[str]) -> ClusterView:
-    """Join the latest snapshot of each router of `spec`. Only up routers named in `fresh` count."""
+def build_view(
+    spec: ClusterSpec,
+    snapshots: Mapping[str, RouterSnapshot],
+    fresh: Collection[str],
+    configs: Mapping[str, VrrpConfig] | None = None,
+) -> ClusterView:
+    """Join the latest snapshot of each router of `spec`. Only up routers named in `fresh` count.
+
+    `configs`, every router's own VRRP configuration when it has been read: where the YAML
+    declares no sync sets they come from the routers' sync-groups, where it names no preferred
+    master it is the highest-priority router, and the configuration is linted for split risk."""
+    risks = None
+    derived: Mapping[str, str | None] = {}
+    if configs:
+        risks = lint(configs, spec.sets if spec.sets_declared else None, _declared_preferred(spec, configs))
+        derived = derive_preferred(configs)
+        if not spec.sets_declared:
+            spec = replace(spec, sets=derive_sets(configs) or (SyncSetSpec(DEFAULT_SET_NAME),))
     routers = tuple(_router_view(name, snapshots.get(name), name in fresh) for name in spec.routers)
     tables = {r.name: r.groups for r in routers if r.up}
     names = sorted({g for table in tables.values() for g in table})
     groups = tuple(_group_view(name, tables) for name in names)
     by_name = {g.name: g for g in groups}
     sets = tuple(_set_view(s.name, s.groups, s.preferred_master, by_name, spec.routers) for s in spec.sets)
-    return ClusterView(spec, routers, groups, sets, _preferred(spec, sets, by_name))
+    return ClusterView(spec, routers, groups, sets, _preferred(spec, sets, by_name, derived), risks)
+
+
+def _declared_preferred(spec: ClusterSpec, configs: Mapping[str, VrrpConfig]) -> dict[str, str]:
+    """Group -> the YAML's preferred master for it (its set's, else the cluster's)."""
+    every = sorted({g for c in configs.values() for g in c.groups})
+    out: dict[str, str] = {}
+    for s in spec.sets if spec.sets_declared else ():
+        router = s.preferred_master or spec.preferred_master
+        if router is None:
+            continue
+        for g in s.groups or every:
+            if g not in out or s.preferred_master is not None:
+                out[g] = router
+    if spec.preferred_master is not None:
+        for g in every:
+            out.setdefault(g, spec.preferred_master)
+    return out
 
 
 def _router_view(name: str, snapshot: RouterSnapshot | None, fresh: bool) -> RouterView:
@@ -244,9 +282,13 @@ def _not_master(row: VrrpGroup | None) -> bool:
 
 
 def _preferred(
-    spec: ClusterSpec, sets: tuple[SetView, ...], groups: Mapping[str, GroupView]
+    spec: ClusterSpec,
+    sets: tuple[SetView, ...],
+    groups: Mapping[str, GroupView],
+    derived: Mapping[str, str | None],
 ) -> dict[str, tuple[str, bool]]:
-    """Per group, the router that should be master: its set's preference, else the cluster's."""
+    """Per group, the router that should be master: its set's preference, else the cluster's, else
+    the highest-priority router in the routers' configuration (none on a tie)."""
     out: dict[str, tuple[str, bool]] = {}
     for s in sets:
         router = s.preferred_master or spec.preferred_master
@@ -259,4 +301,8 @@ def _preferred(
     if spec.preferred_master is not None:
         for g in groups:
             out.setdefault(g, (spec.preferred_master, spec.preferred_master in groups[g].masters))
+    for g in groups:
+        router = derived.get(g)
+        if g not in out and router is not None:
+            out[g] = (router, router in groups[g].masters)
     return dict(sorted(out.items()))

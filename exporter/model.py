@@ -91,3 +91,6 @@ class ClusterSpec:
     routers: tuple[str, ...]
     sets: tuple[SyncSetSpec, ...] = field(default=(SyncSetSpec(DEFAULT_SET_NAME),))
     preferred_master: str | None = None
+    # The YAML names its sync sets; otherwise (the default set) they come from the routers'
+    # sync-groups once their configuration has been read.
+    sets_declared: bool = False

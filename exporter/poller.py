@@ -23,6 +23,7 @@ import structlog
 
 from .aio import cancel_all
 from .config import Config
+from .configread import ConfigReader
 from .errors import PollError, PollErrorReason, VrrpUnavailableError
 from .findings import problems
 from .join import ClusterView, Verdict
@@ -55,7 +56,7 @@ def doubt_pause(took: float) -> float:
 class Transport(Protocol):
     """How the poller reaches a router (SshTransport; tests may pass a scripted one)."""
 
-    async def run(self, target: SshTarget, time_limit: float) -> CommandResult: ...
+    async def run(self, target: SshTarget, time_limit: float, command: str | None = None) -> CommandResult: ...
 
     async def forget(self, keep: set[tuple[str, str]]) -> None: ...
 
@@ -85,6 +86,8 @@ class Poller:
         # Watch streams need SSH sessions: a scripted transport has none.
         ssh = self.transport if isinstance(self.transport, SshTransport) else None
         self.watches = WatchStreams(ssh, self.wake) if ssh is not None else None
+        self.config_reader = ConfigReader(self.transport, self.store, clock)
+        self._risks: dict[str, frozenset[tuple[str, tuple[str, ...]]]] = {}  # logged config findings
         self._set_config(config)
 
     # --- configuration ----------------------------------------------------------------------------
@@ -109,6 +112,8 @@ class Poller:
         self._set_config(config)
         keep = {(t.cluster, t.router) for t in self.runtime.all_targets()}
         self.store.retain(keep)
+        if config.config_read_interval is None:
+            self.store.forget_configs()
         self._router_status = {k: v for k, v in self._router_status.items() if k in keep}
         self._vrrp_gone &= keep
         self._verdicts = {k: v for k, v in self._verdicts.items() if k in self.runtime.specs}
@@ -123,8 +128,12 @@ class Poller:
             self._tasks[name] = asyncio.create_task(self._loop(name), name=f"poll-{name}")
         if self.watches is not None:
             self.watches.start(self.runtime.all_targets(), self.config.command_timeout)
+        interval = self.config.config_read_interval
+        if interval is not None:
+            self.config_reader.start(self.runtime.targets.items(), interval, self.config.command_timeout)
 
     async def stop(self, close_transport: bool = True) -> None:
+        await self.config_reader.stop()
         if self.watches is not None:
             await self.watches.stop()
         await cancel_all(self._tasks)
@@ -163,9 +172,18 @@ class Poller:
                         await wake.wait()
 
     async def poll_once(self) -> list[ClusterView]:
-        """One round of every cluster, concurrently (the `poll` command)."""
+        """One round of every cluster, concurrently, with the routers' configuration read first
+        when config reading is on (the `poll` command)."""
+        await self.read_configs()
         await asyncio.gather(*(self.poll_cluster(name) for name in self.runtime.specs))
         return self.views.clusters()
+
+    async def read_configs(self) -> None:
+        """Read every router's VRRP configuration once (if config reading is on)."""
+        if self.config.config_read_interval is None:
+            return
+        limit = self.config.command_timeout
+        await asyncio.gather(*(self.config_reader.read_cluster(ts, limit) for ts in self.runtime.targets.values()))
 
     async def poll_cluster(self, name: str) -> list[RouterSnapshot]:
         """One round: every router of the cluster at once. A router whose answer is still in
@@ -307,6 +325,19 @@ class Poller:
                     problems=found,
                 )
             self._verdicts[name] = verdict
+        risks = frozenset((f.rule, f.groups) for f in view.risks or ())
+        if risks != self._risks.get(name, frozenset()):
+            self._risks[name] = risks
+            for finding in view.risks or ():
+                log.warning(
+                    "config_risk",
+                    cluster=name,
+                    rule=finding.rule,
+                    groups=",".join(finding.groups),
+                    routers=",".join(finding.routers),
+                    reason=finding.reason,
+                    fix="; ".join(finding.fix),
+                )
         if name in self._report_missing and view.any_up:
             self._report_missing.discard(name)
             for s in view.sets:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 
 from .errors import PollErrorReason
 from .model import RouterSnapshot, VrrpState
+from .vyos_config import VrrpConfig
 
 RouterKey = tuple[str, str]  # (cluster, router)
 
@@ -65,7 +66,10 @@ class SnapshotStore:
         self._history: dict[RouterKey, dict[str, _GroupHistory]] = {}
         self._errors: dict[tuple[str, str, PollErrorReason], int] = {}
         self._parse_problems: dict[RouterKey, int] = {}
-        self._reloads: dict[RouterKey, int] = {}  # keepalived reloads recognised (not counted as transitions)
+        self._reloads: dict[RouterKey, int] = {}
+        # The routers' own VRRP configuration: the last one read, when, and failed reads.
+        self._configs: dict[RouterKey, tuple[VrrpConfig, float]] = {}
+        self._config_errors: dict[RouterKey, int] = {}  # keepalived reloads recognised (not counted as transitions)
         # Per router: the groups it reported last time it reported any, and whether its last
         # successful poll had groups (a router with VRRP that suddenly reports none is doubted).
         self._known_groups: dict[RouterKey, tuple[str, ...]] = {}
@@ -99,6 +103,29 @@ class SnapshotStore:
         changes = self._track(snapshot)
         self._update_generation(key, snapshot)
         return changes
+
+    def record_config(self, cluster: str, router: str, config: VrrpConfig | None, at: float) -> None:
+        """A read of the router's VRRP configuration: the config, or None when the read failed
+        (the last good one stays: a flaky read must not flip the derived sync sets)."""
+        key = (cluster, router)
+        if config is None:
+            self._config_errors[key] = self._config_errors.get(key, 0) + 1
+        else:
+            self._configs[key] = (config, at)
+
+    def forget_configs(self) -> None:
+        """Config reading was turned off: nothing derived from old reads may linger."""
+        self._configs.clear()
+
+    def configs(self, cluster: str, routers: Iterable[str]) -> dict[str, VrrpConfig]:
+        return {r: c[0] for r in routers if (c := self._configs.get((cluster, r))) is not None}
+
+    def config_read_at(self, cluster: str, router: str) -> float | None:
+        entry = self._configs.get((cluster, router))
+        return entry[1] if entry is not None else None
+
+    def config_errors(self, cluster: str, router: str) -> int:
+        return self._config_errors.get((cluster, router), 0)
 
     def count_error(self, cluster: str, router: str, reason: PollErrorReason) -> None:
         """Count a failed attempt that does not replace the router's snapshot (e.g. a doubted answer)."""
@@ -166,6 +193,8 @@ class SnapshotStore:
         self._errors = {k: v for k, v in self._errors.items() if k[:2] in keep}
         self._parse_problems = {k: v for k, v in self._parse_problems.items() if k in keep}
         self._reloads = {k: v for k, v in self._reloads.items() if k in keep}
+        self._configs = {k: v for k, v in self._configs.items() if k in keep}
+        self._config_errors = {k: v for k, v in self._config_errors.items() if k in keep}
         self._known_groups = {k: v for k, v in self._known_groups.items() if k in keep}
         self._reported_groups = {k: v for k, v in self._reported_groups.items() if k in keep}
         self._rounds = {k: v for k, v in self._rounds.items() if k in clusters}

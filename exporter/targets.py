@@ -75,6 +75,7 @@ def cluster_spec(cluster: ClusterConfig) -> ClusterSpec:
         routers=tuple(r.name for r in cluster.routers),
         sets=sets,
         preferred_master=cluster.preferred_master,
+        sets_declared=bool(cluster.sync_sets),
     )
 
 

@@ -178,14 +178,15 @@ class SshTransport:
         self._known_hosts: dict[str, tuple[tuple[int, int, int, int], asyncssh.SSHKnownHosts]] = {}
         self._handshakes = asyncio.Semaphore(MAX_CONCURRENT_HANDSHAKES)
 
-    async def run(self, target: SshTarget, time_limit: float) -> CommandResult:
-        """Run the router's command; connecting (or reusing a connection) counts against `time_limit`."""
+    async def run(self, target: SshTarget, time_limit: float, command: str | None = None) -> CommandResult:
+        """Run `command` (default: the router's `show vrrp` command) on the router's connection;
+        connecting (or reusing a connection) counts against `time_limit`."""
         link = self._link(target)
         async with link.lock:
             await self._warm_keys(link, target)
             conn, deadline = await self._open(link, target, time_limit)
             async with self._classified(link, target), asyncio.timeout_at(deadline):
-                return await self._execute(conn, target.command)
+                return await self._execute(conn, command or target.command)
 
     async def watch(
         self,

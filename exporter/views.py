@@ -15,13 +15,14 @@ from .errors import PollErrorReason
 from .join import ClusterView, build_view
 from .model import ClusterSpec, RouterSnapshot
 from .store import SnapshotStore
+from .vyos_config import VrrpConfig
 
 STALE_AFTER_INTERVALS = 3
 
 # What a memoised view was built from: the spec and, per router, the snapshot object and whether
 # it was fresh. Snapshots are immutable and replaced on every poll, so comparing them by identity
 # (tuple equality checks `is` first) tells whether anything changed.
-_MemoKey = tuple[ClusterSpec, tuple[tuple[RouterSnapshot | None, bool], ...]]
+_MemoKey = tuple[ClusterSpec, tuple[tuple[RouterSnapshot | None, bool], ...], tuple[VrrpConfig, ...] | None]
 
 
 def is_fresh(snapshot: RouterSnapshot, now: float, max_age: float) -> bool:
@@ -59,12 +60,16 @@ class Views:
         inputs = tuple(
             (s, s is not None and is_fresh(s, now, self.max_age)) for s in (snapshots.get(r) for r in spec.routers)
         )
-        key: _MemoKey = (spec, inputs)
+        # The routers' configuration counts once every router's has been read (a partial one would
+        # read as peers that disagree); until then the YAML's sets alone apply.
+        configs = self._store.configs(name, spec.routers)
+        complete = configs if len(configs) == len(spec.routers) else None
+        key: _MemoKey = (spec, inputs, tuple(complete.values()) if complete else None)
         cached = self._memo.get(name)
         if cached is not None and cached[0] == key:
             return cached[1]
         fresh = {r for r, (_, ok) in zip(spec.routers, inputs, strict=True) if ok}
-        view = build_view(spec, snapshots, fresh)
+        view = build_view(spec, snapshots, fresh, complete)
         self._memo[name] = (key, view)
         return view
 
@@ -91,3 +96,9 @@ class Views:
 
     def parse_problems(self, cluster: str, router: str) -> int:
         return self._store.parse_problems(cluster, router)
+
+    def config_errors(self, cluster: str, router: str) -> int:
+        return self._store.config_errors(cluster, router)
+
+    def config_read_at(self, cluster: str, router: str) -> float | None:
+        return self._store.config_read_at(cluster, router)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
+from pathlib import Path
 
 import pytest
 from seed import SITUATIONS, table
@@ -16,9 +17,12 @@ from exporter.poller import Poller
 from exporter.sim.vyos_render import render_show_vrrp
 from exporter.targets import SshTarget
 
+VYOS_CONFIG = Path(__file__).parent / "fixtures" / "vyos_config"
+
 CONFIG = """
 poll_interval: {interval}
 timeout: 100ms
+config_interval: {config_interval}
 clusters:
   - name: home
     routers:
@@ -32,6 +36,8 @@ class ScriptedTransport:
 
     def __init__(self, situation: str = "healthy") -> None:
         self.calls: dict[str, int] = {}
+        self.config_reads: dict[str, int] = {}
+        self.configs = {r: (VYOS_CONFIG / f"seed_incident_{r}.txt").read_text() for r in ("vyos01", "vyos02")}
         self.failing: dict[str, TransportError] = {}
         self.forgotten: list[set[tuple[str, str]]] = []
         self.closed = False
@@ -44,11 +50,14 @@ class ScriptedTransport:
             "vyos02": render_show_vrrp(table("vyos02", two)),
         }
 
-    async def run(self, target: SshTarget, time_limit: float) -> CommandResult:
-        self.calls[target.router] = self.calls.get(target.router, 0) + 1
+    async def run(self, target: SshTarget, time_limit: float, command: str | None = None) -> CommandResult:
         await asyncio.sleep(0)
         if target.router in self.failing:
             raise self.failing[target.router]
+        if command is not None:  # the routers' VRRP configuration (config reading)
+            self.config_reads[target.router] = self.config_reads.get(target.router, 0) + 1
+            return CommandResult(self.configs[target.router], "", 0)
+        self.calls[target.router] = self.calls.get(target.router, 0) + 1
         return CommandResult(self.tables[target.router], "", 0)
 
     async def forget(self, keep: set[tuple[str, str]]) -> None:
@@ -58,9 +67,12 @@ class ScriptedTransport:
         self.closed = True
 
 
-def poller(interval: str = "200ms", situation: str = "healthy") -> tuple[Poller, ScriptedTransport]:
+def poller(
+    interval: str = "200ms", situation: str = "healthy", config_interval: str = "0"
+) -> tuple[Poller, ScriptedTransport]:
     transport = ScriptedTransport(situation)
-    return Poller(parse_config(CONFIG.format(interval=interval)), transport=transport), transport
+    config = parse_config(CONFIG.format(interval=interval, config_interval=config_interval))
+    return Poller(config, transport=transport), transport
 
 
 async def test_one_round_joins_both_routers() -> None:
@@ -108,7 +120,9 @@ async def test_failed_poll_keeps_the_last_success_time() -> None:
 async def test_reload_forgets_removed_routers() -> None:
     p, transport = poller()
     await p.poll_once()
-    smaller = CONFIG.format(interval="200ms").replace("      - {name: vyos02, address: 127.0.0.1, port: 10002}\n", "")
+    smaller = CONFIG.format(interval="200ms", config_interval="0").replace(
+        "      - {name: vyos02, address: 127.0.0.1, port: 10002}\n", ""
+    )
     await p.reload(parse_config(smaller))
     await p.stop()
     assert transport.forgotten == [{("home", "vyos01")}]
@@ -120,3 +134,34 @@ async def test_reload_forgets_removed_routers() -> None:
 async def test_views_follow_the_configured_interval(interval: str) -> None:
     p, _ = poller(interval)
     assert p.views.max_age == 3 * p.config.poll_interval
+
+
+async def test_config_reading_derives_intent_and_lints() -> None:
+    """The seed's incident configuration: no sync-group (the default set `all` stays), vyos01 the
+    highest priority (the preferred master), and the split risk flagged before any split."""
+    p, transport = poller(config_interval="5m")
+    [view] = await p.poll_once()
+    assert transport.config_reads == {"vyos01": 1, "vyos02": 1}
+    assert [s.name for s in view.sets] == ["all"]
+    assert view.preferred == {"VLAN1": ("vyos01", True), "VLAN100": ("vyos01", True), "VLAN101": ("vyos01", True)}
+    assert view.risks is not None and {f.rule for f in view.risks} == {"split_prone"}
+    assert view.verdict is Verdict.HEALTHY  # a risk is a warning, not a failure
+
+
+async def test_sync_groups_become_the_sets() -> None:
+    p, transport = poller(config_interval="5m")
+    transport.configs = {r: (VYOS_CONFIG / f"seed_fixed_{r}.txt").read_text() for r in ("vyos01", "vyos02")}
+    transport.set("split")
+    [view] = await p.poll_once()
+    assert [s.name for s in view.sets] == ["MAIN"]
+    assert view.verdict is Verdict.SPLIT
+    assert view.risks is not None and "split_prone" not in {f.rule for f in view.risks}
+
+
+async def test_a_failed_config_read_keeps_the_yaml_sets_and_polls_go_on() -> None:
+    p, transport = poller(config_interval="5m")
+    transport.configs["vyos02"] = "Must be an admin user to run this command.\n"
+    [view] = await p.poll_once()
+    assert view.risks is None and [s.name for s in view.sets] == ["all"]
+    assert p.store.config_errors("home", "vyos02") == 1 and p.store.config_errors("home", "vyos01") == 0
+    assert view.verdict is Verdict.HEALTHY and transport.calls == {"vyos01": 1, "vyos02": 1}
