@@ -39,8 +39,12 @@ RUN groupadd --system --gid 10001 vrrp-exporter \
     && useradd --system --uid 10001 --gid 10001 --home-dir /nonexistent --no-create-home \
        --shell /usr/sbin/nologin vrrp-exporter
 COPY --from=build /opt/vyos-vrrp-exporter /opt/vyos-vrrp-exporter
+# The git commit the image is built from (`--build-arg VRRP_EXPORTER_REVISION=$(git rev-parse HEAD)`),
+# exported as vrrp_exporter_build_info{revision}.
+ARG VRRP_EXPORTER_REVISION=unknown
 # Bytecode was compiled at install time; the root filesystem may be read-only.
-ENV PATH=/opt/vyos-vrrp-exporter/bin:$PATH \
+ENV VRRP_EXPORTER_REVISION=${VRRP_EXPORTER_REVISION} \
+    PATH=/opt/vyos-vrrp-exporter/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     HEALTHCHECK_URL=http://127.0.0.1:9798/-/healthy

@@ -160,3 +160,26 @@ async def test_black_holed_routers_never_hold_handshake_slots(tmp_path: Path, mo
         f"12 reachable routers all connected and polled after {last_ok * 1000:.0f} ms;"
         f" the black-holed ones gave up after {first_dead * 1000:.0f} ms"
     ]
+
+
+async def test_without_known_hosts_the_users_file_is_still_verified(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No `known_hosts` in the config: the exporter's user's ~/.ssh/known_hosts decides (asyncssh
+    would not verify at all if given None), so a changed host key is refused, not trusted."""
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    monkeypatch.setenv("HOME", str(home))
+    async with SimFleet(tmp_path / "sim", seed_cluster(), clusters=[SEED_CLUSTER]) as fleet:
+        one, _ = await targets(fleet)
+        default = dataclasses.replace(one, known_hosts=None)
+        (home / ".ssh" / "known_hosts").write_text(fleet["vyos01"].host_key_line() + "\n")
+        transport = SshTransport()
+        try:
+            assert "VLAN100" in (await transport.run(default, 2.0)).stdout
+            await fleet["vyos01"].restart(new_host_key=True)
+            with pytest.raises(TransportError) as info:
+                await transport.run(default, 2.0)
+            assert info.value.reason is PollErrorReason.HOSTKEY
+        finally:
+            await transport.close()
