@@ -305,7 +305,9 @@ async def _poll(path: str, output: str, shard: Shard | None) -> int:
         views = await poller.poll_once()
     finally:
         await poller.transport.close()
-    sys.stdout.write(render_json(views) if output == "json" else render_table(views))
+    # Config risks are warnings here: `lint` is the command whose exit code reports them.
+    unread = {v.spec.name: u for v in views if (u := poller.config_unread(v.spec.name)) is not None}
+    sys.stdout.write(render_json(views, unread) if output == "json" else render_table(views, unread))
     return overall_exit_code(views)
 
 
