@@ -191,7 +191,7 @@ async def _read_over_ssh(
             try:
                 return await read_config(transport, target, time_limit)
             except PollError as exc:
-                return f"{exc.reason}: {exc.message}"
+                return exc.message
 
     try:
         answers = await asyncio.gather(*(one(t) for t in targets))

@@ -200,7 +200,7 @@ async def test_router_whose_config_cannot_be_read_exits_3(fleet: SimFleet, tmp_p
     config = f"--config.file={fleet_config(fleet, tmp_path / 'c.yml')}"
     code, out, err = await run("lint", config)
     assert code == 3, err
-    assert "configuration of vyos01 could not be read: command: config command exited with status 1:" in out
+    assert "configuration of vyos01 could not be read: config command exited with status 1:" in out
     assert "configuration of vyos02 could not be read:" in out and "Invalid command" in out
     assert out.rstrip().endswith("lint home: NOT READ (exit 3)")
     code, out, _ = await run(
@@ -308,3 +308,18 @@ async def test_readme_examples_run(fleet: SimFleet, tmp_path: Path) -> None:
     sample = re.search(r"^```\n(cluster lint\n.*?)^```", section, re.MULTILINE | re.DOTALL)
     assert sample, "README lint section has no sample output"
     assert outputs[commands[1]] == sample.group(1)
+
+
+async def test_poll_says_the_config_was_not_read_and_keeps_its_exit_code(fleet: SimFleet, tmp_path: Path) -> None:
+    config = f"--config.file={fleet_config(fleet, tmp_path / 'c.yml')}"
+    code, out, _ = await run("poll", config)
+    assert code == 0
+    lines = out.rstrip().splitlines()
+    assert lines[-2] == "verdict home: HEALTHY (exit 0)"
+    assert lines[-1].startswith("config: not read (vyos01: config command exited with status 1:")
+    assert "; vyos02: config command exited" in lines[-1]
+    code, out, _ = await run("poll", config, "--output=json")
+    assert code == 0
+    [cluster] = json.loads(out)["clusters"]
+    assert cluster["config_risks"] is None
+    assert [u["router"] for u in cluster["config_unread"]] == ["vyos01", "vyos02"]
