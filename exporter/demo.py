@@ -84,6 +84,7 @@ async def _play(
     exporter: Exporter, fleet: SimFleet, phase: Phase, index: int, metrics_url: str, session: aiohttp.ClientSession
 ) -> bool:
     apply_seed_phase(fleet.routers, phase.phase)
+    await exporter.poller.read_configs()  # each phase is a commit on the routers: read it now
     exporter.poller.wake(SEED_CLUSTER.name)
     async with asyncio.timeout(30):
         await exporter.poller.wait_next_round()
@@ -97,7 +98,17 @@ async def _play(
         + ("" if ok else f"  (expected {phase.expected.value.upper()})"),
         flush=True,
     )
+    print(f"      config  {_risks(view)}", flush=True)
     return ok
+
+
+def _risks(view: ClusterView) -> str:
+    """The routers' own configuration, linted: what `vyos-vrrp-exporter lint` would say."""
+    if view.risks is None:
+        return "not read"
+    if not view.risks:
+        return "no split risk"
+    return "; ".join(f"{f.rule} ({', '.join(f.groups)}): fix {' / '.join(f.fix)}" for f in view.risks)
 
 
 async def run_demo(args: argparse.Namespace) -> int:

@@ -64,7 +64,7 @@ MAX_LINE_CHARS = 4_096
 # vrrp.xml.in: "Router priority (default: 100)" and the config script fills in 100.
 DEFAULT_PRIORITY = 100
 
-# The default `ssh.config_command` (docs/vyos-config-command.md): `show configuration commands`
+# The default `ssh.config_command` (docs/vyos-setup.md, section 6): `show configuration commands`
 # through the op-mode wrapper (1.2 to 1.5), filtered on the router so that only the VRRP lines, and
 # any line that is no `set` command at all (an error message), leave it.
 DEFAULT_CONFIG_COMMAND = (

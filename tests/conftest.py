@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import logging
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+import structlog
 
 # Let tests import the shared helpers in this folder (seed.py, harness.py, faultproxy.py...).
 sys.path.insert(0, str(Path(__file__).parent))
@@ -29,3 +31,16 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_sep("-", title)
         for line in lines:
             terminalreporter.write_line(line)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_logging() -> Iterator[None]:
+    """Tests that run the command line in-process configure logging (level, stream) for the whole
+    process; put it back after each test so the next one sees every event it expects."""
+    config = structlog.get_config()
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    structlog.configure(**config)
+    root.handlers[:], root.level = handlers, level
+    logging.captureWarnings(False)

@@ -33,12 +33,15 @@ import asyncssh
 import yaml
 
 from ..model import DEFAULT_SET_NAME, ClusterSpec, VrrpGroup, VrrpState
+from ..vyos_config import DEFAULT_CONFIG_COMMAND
 from .vyos_render import (
+    GroupConfig,
     VrrpMessage,
     message_exit_status,
     normalize_version,
     render_message,
     render_show_vrrp,
+    render_vrrp_config,
 )
 
 __all__ = [
@@ -61,6 +64,14 @@ CLOSE_TIMEOUT = 5.0  # bound on every wait while closing listeners and connectio
 VYOS_SHOW_VRRP_SECONDS = 0.85
 VYOS_RACE_LOSER_SECONDS = 1.0
 _OP_PATH = ("show", "vrrp")
+_CONFIG_PATH = ("show", "configuration", "commands")
+# What else `show configuration commands` prints around the VRRP subtree (the filter must drop it).
+_OTHER_CONFIG = (
+    "set interfaces ethernet eth0 hw-id '52:54:00:12:34:56'\n"
+    "set service ssh port '22'\n"
+    "set system host-name '{name}'\n"
+    "set system login user vyos authentication encrypted-password '$6$not.a.real.hash'\n"
+)
 # What docs/README suggest as `watch_command` on VyOS 1.3+: keepalived's journal, message text only.
 WATCH_COMMAND = "journalctl --follow --lines=0 --output=cat --unit=keepalived.service"
 
@@ -109,6 +120,7 @@ class SimAnswer:
 
 
 class _Route(StrEnum):
+    CONFIG = "config"  # `show configuration commands` (the exporter's default pipeline keeps VRRP lines)
     OP_MODE = "op-mode"  # through vyatta-op-cmd-wrapper (or a bare `show vrrp`)
     SCRIPT = "script"  # vrrp.py called directly
     INVALID_OP = "invalid-op"  # the wrapper with an op-mode path we do not serve
@@ -117,7 +129,11 @@ class _Route(StrEnum):
 
 
 def _route(command: str | None) -> tuple[_Route, list[str]]:
+    if command == DEFAULT_CONFIG_COMMAND:
+        return _Route.CONFIG, ["vrrp-only"]
     words = (command or "").split()
+    if words[:1] == [WRAPPER] and tuple(words[1:]) == _CONFIG_PATH:
+        return _Route.CONFIG, []
     if words and words[0] == "sudo":  # VyOS's own op-mode definitions run `sudo .../vrrp.py`
         words = words[1:]
     if words and words[0] == WRAPPER:
@@ -219,6 +235,8 @@ class SimRouter(_Started):
         self.exit_status: int | None = None
         self.stderr: str | None = None
         self.password_expired = False
+        self.vrrp_config = ""  # `set high-availability vrrp ...` lines (see vyos_render.render_vrrp_config)
+        self.config_error: str | None = None  # printed instead of the configuration, exit status 1
         self.dump_race = False
         self.race_seconds = VYOS_RACE_LOSER_SECONDS
         self.races_lost = 0
@@ -296,6 +314,8 @@ class SimRouter(_Started):
     def answer(self, command: str | None) -> SimAnswer:
         """What the router prints for `command`, faults included (but not hang and latency)."""
         route, words = _route(command)
+        if route is _Route.CONFIG:
+            return self._config_answer(vrrp_only=bool(words))
         if route is _Route.INVALID_OP:
             return _invalid_op_answer(words)
         if route is _Route.UNKNOWN:
@@ -305,6 +325,13 @@ class SimRouter(_Started):
             # vyatta-op's _vyatta_op_run evals the node's command and returns its own `ret=0`.
             status = 0
         return self._with_faults(stdout, status)
+
+    def _config_answer(self, vrrp_only: bool) -> SimAnswer:
+        if self.config_error is not None:
+            return SimAnswer(self.config_error.encode(), exit_status=1)
+        if vrrp_only:  # the default config_command's sed keeps only the VRRP lines
+            return SimAnswer(self.vrrp_config.encode())
+        return SimAnswer((_OTHER_CONFIG.format(name=self.name) + self.vrrp_config).encode())
 
     def _show_vrrp(self) -> tuple[str, int]:
         if self.message is not None:
@@ -529,6 +556,7 @@ class RouterSpec:
     name: str
     groups: tuple[VrrpGroup, ...] = ()
     version: str = "1.4"
+    vrrp_config: str | None = None  # `show configuration commands` lines; None: made from `groups`
 
 
 @dataclass(slots=True)
@@ -582,6 +610,9 @@ class SimFleet(_Started):
             )
             for s in self.specs
         }
+        for spec in self.specs:
+            router = self.routers[spec.name]
+            router.vrrp_config = spec.vrrp_config if spec.vrrp_config is not None else _default_config(spec)
         self.files = _FleetFiles(
             private_key=self.directory / "id_ed25519",
             known_hosts=self.directory / "known_hosts",
@@ -689,6 +720,12 @@ class SimFleet(_Started):
         )
         target.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
         return target
+
+
+def _default_config(spec: RouterSpec) -> str:
+    """A configuration matching the groups: preempt on, no sync-group (the simplest VyOS pair)."""
+    groups = [GroupConfig(g.name, g.interface or "eth0", g.vrid or 1, g.priority) for g in spec.groups]
+    return render_vrrp_config(groups, {}, spec.version)
 
 
 def _sync_set_dict(name: str, groups: tuple[str, ...] | None, preferred: str | None) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from enum import StrEnum
 
 from ..model import ClusterSpec, VrrpGroup, VrrpState
 from .fleet import RouterSpec, SimRouter
+from .vyos_render import GroupConfig, render_vrrp_config
 
 SEED_CLUSTER = ClusterSpec(name="home", routers=("vyos01", "vyos02"), preferred_master="vyos01")
 SEED_PRIORITIES: Mapping[str, int] = {"vyos01": 150, "vyos02": 100}
@@ -43,6 +44,19 @@ _SEED_STORY: Mapping[SeedPhase, Mapping[str, tuple[tuple[VrrpState, ...], tuple[
 }
 SEED_PHASES: tuple[SeedPhase, ...] = tuple(SeedPhase)
 
+_VIPS = {"VLAN1": "192.168.0.4/24", "VLAN100": "192.168.100.1/24", "VLAN101": "192.168.101.1/24"}
+
+
+def seed_config(router: str, phase: SeedPhase, version: str = "1.4") -> str:
+    """The router's VRRP configuration in that phase, as the seed shows it: the incident's
+    no-preempt without a sync-group, then fix 1 (sync-group MAIN, spelled right), then fix 2
+    (preempt, vyos01 150 over vyos02's default 100, no sync-group)."""
+    preempt = phase is SeedPhase.PREEMPT_FIX
+    priority = SEED_PRIORITIES[router] if SEED_PRIORITIES[router] != 100 else None  # 100 is VyOS's default
+    groups = [GroupConfig(name, iface, vrid, priority, preempt, _VIPS[name]) for name, iface, vrid in SEED_VLANS]
+    sync = {"MAIN": [name for name, _, _ in SEED_VLANS]} if phase is SeedPhase.SYNC_FAULT else {}
+    return render_vrrp_config(groups, sync, version)
+
 
 def seed_cluster(version: str = "1.4", phase: SeedPhase = SeedPhase.HEALTHY) -> tuple[RouterSpec, ...]:
     """vyos01 (priority 150) and vyos02 (priority 100) with the seed's VLAN1/VLAN100/VLAN101.
@@ -56,12 +70,14 @@ def seed_cluster(version: str = "1.4", phase: SeedPhase = SeedPhase.HEALTHY) -> 
             VrrpGroup(name, iface, vrid, state, SEED_PRIORITIES[router], age)
             for (name, iface, vrid), state, age in zip(SEED_VLANS, states, ages, strict=True)
         )
-        specs.append(RouterSpec(router, groups, version))
+        specs.append(RouterSpec(router, groups, version, seed_config(router, phase, version)))
     return tuple(specs)
 
 
 def apply_seed_phase(routers: Mapping[str, SimRouter], phase: SeedPhase) -> None:
-    """Move the seed's routers into `phase`; groups whose state changes restart their transition."""
+    """Move the seed's routers into `phase` (states and configuration); groups whose state changes
+    restart their transition."""
     for router, (states, _ages) in _SEED_STORY[phase].items():
+        routers[router].vrrp_config = seed_config(router, phase, routers[router].version)
         for (name, _iface, _vrid), state in zip(SEED_VLANS, states, strict=True):
             routers[router].set_state(name, state, SEED_PRIORITIES[router])

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -345,3 +345,39 @@ def render_message(kind: VrrpMessage, version: str = "1.4") -> str:
 def message_exit_status(kind: VrrpMessage, version: str = "1.4") -> int:
     """Exit status of the op-mode script itself (the vyatta-op-cmd-wrapper always exits 0)."""
     return _MESSAGES[normalize_version(version)][kind][1]
+
+
+# --- the VRRP configuration as `show configuration commands` prints it ---------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class GroupConfig:
+    """What `set high-availability vrrp group NAME ...` says about one group (a simulator's view)."""
+
+    name: str
+    interface: str
+    vrid: int
+    priority: int | None = None  # None: VyOS's default (100), not printed
+    preempt: bool = True
+    address: str = ""
+
+
+def render_vrrp_config(
+    groups: Sequence[GroupConfig], sync_groups: Mapping[str, Sequence[str]], version: str = "1.4"
+) -> str:
+    """`show configuration commands` lines of the `high-availability vrrp` subtree, sorted as VyOS
+    sorts nodes (alphabetically, values quoted); 1.2/1.3 name the VIP `virtual-address`, 1.4+ `address`."""
+    vip = "virtual-address" if normalize_version(version) in ("1.2", "1.3") else "address"
+    lines = []
+    for g in sorted(groups, key=lambda g: g.name):
+        base = f"set high-availability vrrp group {g.name}"
+        nodes = [f"{vip} '{g.address}'"] if g.address and vip == "address" else []
+        nodes += [f"interface '{g.interface}'"]
+        nodes += [] if g.preempt else ["no-preempt"]
+        nodes += [] if g.priority is None else [f"priority '{g.priority}'"]
+        nodes += [f"{vip} '{g.address}'"] if g.address and vip != "address" else []
+        nodes += [f"vrid '{g.vrid}'"]
+        lines += [f"{base} {node}" for node in nodes]
+    for name in sorted(sync_groups):
+        lines += [f"set high-availability vrrp sync-group {name} member '{m}'" for m in sync_groups[name]]
+    return "".join(line + "\n" for line in lines)

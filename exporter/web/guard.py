@@ -22,9 +22,12 @@ import ssl
 from collections.abc import Callable
 from typing import Any
 
+import structlog
 from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 from aiohttp.web_response import StreamResponse
+
+log = structlog.get_logger("exporter.web")
 
 HEADER_TIMEOUT_SECONDS = 10.0
 MAX_CONNECTIONS = 512
@@ -162,6 +165,13 @@ class _Guard(asyncio.Protocol):
         self._disarm()
         if self._transport is None:
             return
+        peer = self._transport.get_extra_info("peername")
+        # One debug line, like aiohttp's own malformed requests (exporter.log.MalformedRequestFilter).
+        log.debug(
+            "malformed_http_request",
+            remote=peer[0] if isinstance(peer, tuple) else str(peer),
+            error=f"request head over {self._limits.max_header_bytes} bytes: 431 Request Header Fields Too Large",
+        )
         if self._idle():
             self._transport.write(_TOO_LARGE)
             self._transport.close()  # sends the 431 first
