@@ -19,6 +19,7 @@ from harness import run_cli as run
 from exporter.config_risk import RiskFinding, fix_by_router
 from exporter.lint import FromFile, plan_from_files
 from exporter.sim.fleet import SimFleet
+from exporter.sim.seed import SeedPhase, apply_seed_phase
 
 CONFIGS = Path(__file__).parent / "fixtures" / "vyos_config"
 ROOT = Path(__file__).resolve().parent.parent
@@ -213,6 +214,24 @@ async def test_router_whose_config_cannot_be_read_exits_3(fleet: SimFleet, tmp_p
     assert unreadable["router"] == "vyos02" and "Invalid command" in unreadable["reason"]
 
 
+async def test_over_ssh_with_the_default_config_command(fleet: SimFleet) -> None:
+    """The simulated pair answers the default config pipeline with the seed's configuration: the
+    incident's (split_prone), then the sync-group fix (clean)."""
+    config = f"--config.file={fleet.directory / 'config.yml'}"
+    code, out, err = await run("lint", config)
+    assert code == 1, err
+    assert out.startswith("cluster home\nsplit_prone: VLAN1, VLAN100, VLAN101 fail over separately")
+    assert "    set high-availability vrrp sync-group MAIN member VLAN100\n" in out
+    code, out, _ = await run("poll", config)
+    assert code == 0  # a risk is a warning in poll
+    assert "verdict home: HEALTHY (exit 0)\nconfig risk split_prone: VLAN1, VLAN100, VLAN101" in out
+    assert "  fix on vyos01, vyos02: set high-availability vrrp sync-group MAIN member VLAN1\n" in out
+    apply_seed_phase(fleet.routers, SeedPhase.SYNC_FAULT)  # the seed's fix 1: sync-group MAIN
+    code, out, _ = await run("lint", config, "--output=json")
+    assert code == 0
+    assert json.loads(out)["clusters"][0]["findings"] == []
+
+
 async def test_findings_win_over_an_unreadable_router(fleet: SimFleet, tmp_path: Path) -> None:
     lab = {
         "name": "lab",
@@ -278,10 +297,10 @@ async def _run_in(cwd: Path, command: str) -> tuple[int, str, str]:
 
 
 # The README's commands, run in a directory where vyos01.txt / vyos02.txt are the seed's first fix as
-# typed (the typo) and *-new.txt its corrected fix, /etc/.../config.yml the simulated pair whose
-# config command fails: each command's expected exit code.
+# typed (the typo) and *-new.txt its corrected fix, /etc/.../config.yml the simulated pair (in the
+# incident's configuration): each command's expected exit code.
 README_COMMANDS = {
-    "vyos-vrrp-exporter lint --config.file=/etc/vyos-vrrp-exporter/config.yml": 3,
+    "vyos-vrrp-exporter lint --config.file=/etc/vyos-vrrp-exporter/config.yml": 1,
     "vyos-vrrp-exporter lint --from-file vyos01=vyos01.txt --from-file vyos02=vyos02.txt": 1,
     "vyos-vrrp-exporter lint --config.file=/etc/vyos-vrrp-exporter/config.yml"
     " --from-file vyos01=vyos01-new.txt --from-file vyos02=vyos02-new.txt": 0,
@@ -298,7 +317,7 @@ async def test_readme_examples_run(fleet: SimFleet, tmp_path: Path) -> None:
     for name in ("vyos01", "vyos02"):
         shutil.copy(CONFIGS / f"seed_typo_{name}.txt", tmp_path / f"{name}.txt")
         shutil.copy(CONFIGS / f"seed_fixed_{name}.txt", tmp_path / f"{name}-new.txt")
-    config = fleet_config(fleet, tmp_path / "config.yml")
+    config = fleet.write_config(tmp_path / "config.yml", poll_interval="1s", timeout="800ms")
     outputs = {}
     for command, expected in README_COMMANDS.items():
         code, out, err = await _run_in(tmp_path, command.replace("/etc/vyos-vrrp-exporter/config.yml", str(config)))
