@@ -342,3 +342,14 @@ async def test_poll_says_the_config_was_not_read_and_keeps_its_exit_code(fleet: 
     [cluster] = json.loads(out)["clusters"]
     assert cluster["config_risks"] is None
     assert [u["router"] for u in cluster["config_unread"]] == ["vyos01", "vyos02"]
+
+
+async def test_readme_poll_sample_is_what_poll_prints_on_the_seed_split(fleet: SimFleet) -> None:
+    """The README's `poll` sample, config risk lines included, is the simulated pair in the split."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    sample = re.search(r"^```\n(cluster home\nGroup .*?)^```", text, re.MULTILINE | re.DOTALL)
+    assert sample, "README has no poll sample"
+    apply_seed_phase(fleet.routers, SeedPhase.SPLIT)
+    code, out, _ = await run("poll", f"--config.file={fleet.directory / 'config.yml'}")
+    assert code == 1
+    assert out == sample.group(1)
