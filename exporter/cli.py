@@ -1,10 +1,11 @@
-"""Command line: serve (default), `poll`, `demo`, and `--config.check`.
+"""Command line: serve (default), `poll`, `lint`, `demo`, and `--config.check`.
 
 Flags follow Prometheus exporter conventions (`--config.file`, `--web.listen-address`, ...).
 A sub-command's flags may also come before its name (`--config.file=x poll --output=json`): the
 first argument that is a sub-command's name, and not the value of a flag, selects that command,
 and its parser reads every other argument. Flags are never abbreviated (`--config.f` is an error).
-Exit codes: 0 ok, 1 split/no master/dual master (poll), 2 bad config or flags, 3 router unreachable.
+Exit codes: 0 ok, 1 split/no master/dual master (poll) or split risk (lint), 2 bad config or flags,
+3 router unreachable (poll) or its configuration unreadable (lint).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import sys
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import structlog
 
@@ -24,6 +26,9 @@ from . import __version__
 from .config import Config, Shard, file_problems, load_config, permission_warnings
 from .errors import ConfigError
 from .log import FORMATS, LEVELS, configure_logging
+
+if TYPE_CHECKING:
+    from .lint import FromFile, LintTarget
 
 log = structlog.get_logger("exporter.cli")
 
@@ -141,7 +146,8 @@ def serve_parser() -> argparse.ArgumentParser:
         prog="vyos-vrrp-exporter",
         description="Prometheus exporter for VRRP on VyOS: polls `show vrrp` on every router over SSH and"
         " reports, per sync set, whether the masters are split across routers.",
-        epilog="sub-commands: `vyos-vrrp-exporter poll --help`, `vyos-vrrp-exporter demo --help`;"
+        epilog="sub-commands: `vyos-vrrp-exporter poll --help`, `vyos-vrrp-exporter lint --help`,"
+        " `vyos-vrrp-exporter demo --help`;"
         " a sub-command's flags may also come before its name (`--config.file=x poll`)",
     )
     _config_flag(parser)
@@ -179,6 +185,51 @@ def poll_parser() -> argparse.ArgumentParser:
     )
     _shard_flag(parser)
     _log_flags(parser, "error")  # the verdict is the output
+    return parser
+
+
+def _from_file(text: str) -> FromFile:
+    from .lint import FromFile
+
+    try:
+        return FromFile.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def lint_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="vyos-vrrp-exporter lint",
+        description="Read every router's VRRP configuration once and print, per cluster, the split risks"
+        " with the VyOS commands that fix them. Exit 0 none, 1 findings, 3 a router's configuration"
+        " unreadable, 2 bad config, flags or file.",
+        epilog="without --config.file, routers given only by --from-file are linted together as one"
+        " cluster named `lint`: vyos-vrrp-exporter lint --from-file vyos01=a.txt --from-file vyos02=b.txt",
+    )
+    parser.add_argument(
+        "--config.file",
+        dest="config_file",
+        default=None,
+        help=f"YAML configuration file (default {DEFAULT_CONFIG}, or none when every router comes from --from-file)",
+    )
+    parser.add_argument(
+        "--from-file",
+        dest="from_files",
+        metavar="[CLUSTER/]ROUTER=PATH",
+        type=_from_file,
+        action="append",
+        default=[],
+        help="read ROUTER's configuration from PATH (saved `show configuration commands` output) instead of"
+        " over SSH; repeatable; prefix CLUSTER/ when several clusters have a router of that name",
+    )
+    parser.add_argument(
+        "--output",
+        choices=["table", "json"],
+        default="table",
+        help="table: findings and fix commands per cluster; json: the same for scripts (default table)",
+    )
+    _shard_flag(parser)
+    _log_flags(parser, "error")  # the findings are the output
     return parser
 
 
@@ -254,7 +305,9 @@ async def _poll(path: str, output: str, shard: Shard | None) -> int:
         views = await poller.poll_once()
     finally:
         await poller.transport.close()
-    sys.stdout.write(render_json(views) if output == "json" else render_table(views))
+    # Config risks are warnings here: `lint` is the command whose exit code reports them.
+    unread = {v.spec.name: u for v in views if (u := poller.config_unread(v.spec.name)) is not None}
+    sys.stdout.write(render_json(views, unread) if output == "json" else render_table(views, unread))
     return overall_exit_code(views)
 
 
@@ -325,6 +378,40 @@ async def _run_poll(args: argparse.Namespace) -> int:
     return await _poll(args.config_file, args.output, args.shard)
 
 
+async def _run_lint(args: argparse.Namespace) -> int:
+    from .lint import LintUsageError, lint_targets, overall_exit_code, render_json, render_table
+
+    try:
+        targets, time_limit, concurrency = _lint_plan(args)
+        results = await lint_targets(targets, time_limit, concurrency)
+    except _ConfigInvalid:
+        return EXIT_CONFIG
+    except LintUsageError as exc:
+        print(f"vyos-vrrp-exporter lint: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    sys.stdout.write(render_json(results) if args.output == "json" else render_table(results))
+    return overall_exit_code(results)
+
+
+class _ConfigInvalid(Exception):
+    """The config file's problems were printed already."""
+
+
+def _lint_plan(args: argparse.Namespace) -> tuple[list[LintTarget], float, int]:
+    """What `lint` reads: the implicit cluster of --from-file alone, else the config's clusters."""
+    from .lint import plan_from_config, plan_from_files
+
+    if args.config_file is None and args.from_files:
+        return plan_from_files(args.from_files), 0.0, 1
+    path = args.config_file or DEFAULT_CONFIG
+    config = _load(path, warn=True)
+    if config is None:
+        raise _ConfigInvalid(path)
+    selected = args.shard.select(config) if args.shard is not None else config
+    targets = plan_from_config(config, args.from_files, [c.name for c in selected.clusters])
+    return targets, config.command_timeout, config.max_concurrent_polls
+
+
 async def _run_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
@@ -342,6 +429,7 @@ class Command:
 COMMANDS: Mapping[str, Command] = {
     "poll": Command(poll_parser, _run_poll),
     "demo": Command(demo_parser, _run_demo),
+    "lint": Command(lint_parser, _run_lint),
 }
 
 

@@ -73,6 +73,7 @@ __all__ = [
     "RiskFinding",
     "derive_preferred",
     "derive_sets",
+    "fix_by_router",
     "lint",
 ]
 
@@ -101,6 +102,26 @@ class RiskFinding:
     groups: tuple[str, ...]
     reason: str
     fix: tuple[str, ...]
+
+
+def fix_by_router(finding: RiskFinding) -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
+    """The fix as (routers, the commands to enter on each of them, in order): a bare command goes
+    to every router of the finding, `router: command` to that router only; routers that need the
+    same commands share one entry."""
+    per_router: dict[str, list[str]] = {r: [] for r in finding.routers}
+    owners = sorted(finding.routers, key=len, reverse=True)  # longest first: one name may start another
+    for command in finding.fix:
+        owner = next((r for r in owners if command.startswith(f"{r}: ")), None)
+        if owner is None:
+            for commands in per_router.values():
+                commands.append(command)
+        else:
+            per_router[owner].append(command[len(owner) + 2 :])
+    shared: dict[tuple[str, ...], list[str]] = {}
+    for router, commands in per_router.items():
+        if commands:
+            shared.setdefault(tuple(commands), []).append(router)
+    return [(tuple(routers), commands) for commands, routers in shared.items()]
 
 
 # -- helpers --------------------------------------------------------------------------------------

@@ -60,6 +60,10 @@ class ConfigReader:
     async def stop(self) -> None:
         await cancel_all(self._tasks)
 
+    def last_error(self, cluster: str, router: str) -> str | None:
+        """Why the router's last configuration read failed; None after a good read or before any."""
+        return self._status.get((cluster, router))
+
     async def read_cluster(self, targets: tuple[SshTarget, ...], time_limit: float) -> None:
         await asyncio.gather(*(self._read(t, time_limit) for t in targets))
 

@@ -205,7 +205,7 @@ def build_view(
     risks = None
     derived: Mapping[str, str | None] = {}
     if configs:
-        risks = lint(configs, spec.sets if spec.sets_declared else None, _declared_preferred(spec, configs))
+        risks = lint_cluster(spec, configs)
         derived = derive_preferred(configs)
         if not spec.sets_declared:
             spec = replace(spec, sets=derive_sets(configs) or (SyncSetSpec(DEFAULT_SET_NAME),))
@@ -218,7 +218,13 @@ def build_view(
     return ClusterView(spec, routers, groups, sets, _preferred(spec, sets, by_name, derived), risks)
 
 
-def _declared_preferred(spec: ClusterSpec, configs: Mapping[str, VrrpConfig]) -> dict[str, str]:
+def lint_cluster(spec: ClusterSpec, configs: Mapping[str, VrrpConfig]) -> tuple[RiskFinding, ...]:
+    """The split-risk findings of a cluster whose every router's configuration is in `configs`,
+    judged against the YAML's declared sets and preferred masters (the view and `lint` share it)."""
+    return lint(configs, spec.sets if spec.sets_declared else None, declared_preferred(spec, configs))
+
+
+def declared_preferred(spec: ClusterSpec, configs: Mapping[str, VrrpConfig]) -> dict[str, str]:
     """Group -> the YAML's preferred master for it (its set's, else the cluster's)."""
     every = sorted({g for c in configs.values() for g in c.groups})
     out: dict[str, str] = {}

@@ -185,6 +185,15 @@ class Poller:
         limit = self.config.command_timeout
         await asyncio.gather(*(self.config_reader.read_cluster(ts, limit) for ts in self.runtime.targets.values()))
 
+    def config_unread(self, cluster: str) -> dict[str, str] | None:
+        """Routers of `cluster` whose VRRP configuration is not at hand, with why (the last read's
+        error); None when config reading is off."""
+        if self.config.config_read_interval is None:
+            return None
+        spec = self.runtime.specs[cluster]
+        read = self.store.configs(cluster, spec.routers)
+        return {r: self.config_reader.last_error(cluster, r) or "not read yet" for r in spec.routers if r not in read}
+
     async def poll_cluster(self, name: str) -> list[RouterSnapshot]:
         """One round: every router of the cluster at once. A router whose answer is still in
         doubt keeps its last snapshot (it has none in the result)."""

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
+from .config_risk import fix_by_router
 from .findings import exit_code, overall_exit_code, problems, warnings
 from .join import ClusterView, GroupView, RouterView, Verdict
+from .lint import finding_json, unreadable_json
 from .model import VrrpGroup
+
+# Cluster -> router -> why its VRRP configuration is not at hand (the routers not named were read);
+# a cluster absent: config reading is off.
+ConfigUnread = Mapping[str, Mapping[str, str]]
 
 
 def _cell(row: VrrpGroup | None) -> str:
@@ -36,7 +43,22 @@ def _table(headers: list[str], rows: list[list[str]], right: set[int]) -> list[s
     return [line(headers), "  ".join("-" * w for w in widths), *(line(r) for r in rows)]
 
 
-def render_view(view: ClusterView) -> str:
+def config_lines(view: ClusterView, unread: Mapping[str, str] | None) -> list[str]:
+    """The split risks in the routers' configuration (warnings: they never change the exit code)."""
+    if view.risks is None:
+        if not unread:
+            return []
+        why = "; ".join(f"{router}: {reason}" for router, reason in unread.items())
+        return [f"config: not read ({why})"]
+    lines = []
+    for risk in view.risks:
+        lines.append(f"config risk {risk.rule}: {risk.reason}")
+        for routers, commands in fix_by_router(risk):
+            lines += [f"  fix on {', '.join(routers)}: {command}" for command in commands]
+    return lines
+
+
+def render_view(view: ClusterView, config_unread: Mapping[str, str] | None = None) -> str:
     """Rows are groups, one column per router, each cell `STATE priority` (as in the seed)."""
     lines = [f"cluster {view.spec.name}"]
     headers = ["Group", "Interface", "VRID", *(_router_header(r) for r in view.routers)]
@@ -72,11 +94,13 @@ def render_view(view: ClusterView) -> str:
             lines.append(f"{kind.value.replace('_', ' ')}: {message}")
     lines += [f"warning: {w}" for w in warnings(view)]
     lines.append(f"verdict {view.spec.name}: {view.verdict.value.upper()} (exit {exit_code(view)})")
+    lines += config_lines(view, config_unread)
     return "\n".join(lines)
 
 
-def render_table(views: list[ClusterView]) -> str:
-    return "\n\n".join(render_view(v) for v in views) + "\n"
+def render_table(views: list[ClusterView], unread: ConfigUnread | None = None) -> str:
+    unread = unread or {}
+    return "\n\n".join(render_view(v, unread.get(v.spec.name)) for v in views) + "\n"
 
 
 def _group_json(row: VrrpGroup | None) -> dict[str, Any] | None:
@@ -91,7 +115,7 @@ def _group_json(row: VrrpGroup | None) -> dict[str, Any] | None:
     }
 
 
-def view_json(view: ClusterView) -> dict[str, Any]:
+def view_json(view: ClusterView, unread: Mapping[str, str] | None = None) -> dict[str, Any]:
     routers = []
     for r in view.routers:
         snap = r.snapshot
@@ -117,6 +141,7 @@ def view_json(view: ClusterView) -> dict[str, Any]:
                 "name": g.name,
                 "masters": list(g.masters),
                 "standbys": list(g.standbys),
+                "preferred_master": view.preferred[g.name][0] if g.name in view.preferred else None,
                 "routers": {r.name: _group_json(g.states.get(r.name)) if r.up else None for r in view.routers},
             }
             for g in view.groups
@@ -135,9 +160,15 @@ def view_json(view: ClusterView) -> dict[str, Any]:
         ],
         "problems": [message for _, message in problems(view)],
         "warnings": warnings(view),
+        "config_risks": None if view.risks is None else [finding_json(r) for r in view.risks],
+        "config_unread": unreadable_json(unread or {}) if view.risks is None else [],
     }
 
 
-def render_json(views: list[ClusterView]) -> str:
-    doc = {"exit_code": overall_exit_code(views), "clusters": [view_json(v) for v in views]}
+def render_json(views: list[ClusterView], unread: ConfigUnread | None = None) -> str:
+    unread = unread or {}
+    doc = {
+        "exit_code": overall_exit_code(views),
+        "clusters": [view_json(v, unread.get(v.spec.name)) for v in views],
+    }
     return json.dumps(doc, indent=2) + "\n"

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from seed import situation, snapshot
 
 from exporter.errors import PollErrorReason
 from exporter.findings import overall_exit_code
+from exporter.join import ClusterView, build_view
 from exporter.model import ClusterSpec, PollFailure
 from exporter.report import render_json, render_table
 from exporter.views import view_at
+from exporter.vyos_config import VrrpConfig, parse_vyos_config
 
 NOW = 1_000_000.0
 SPEC = ClusterSpec("home", ("vyos01", "vyos02"))
@@ -95,3 +98,71 @@ def test_half_view_split_and_down_router_in_both_outputs() -> None:
     assert down["up"] is False and down["error"]["reason"] == "timeout"
     assert all(g["routers"]["vyos02"] is None for g in cluster["groups"])
     assert cluster["sets"][0]["split_seen_by"] == {"vyos01": ["VLAN100", "VLAN101"]}
+
+
+# --- split risks in the routers' configuration ---------------------------------------------------------
+
+CONFIGS = Path(__file__).parent / "fixtures" / "vyos_config"
+
+
+def seed_configs(kind: str) -> dict[str, VrrpConfig]:
+    return {r: parse_vyos_config((CONFIGS / f"seed_{kind}_{r}.txt").read_text(encoding="utf-8")) for r in SPEC.routers}
+
+
+def config_view(situation_name: str, kind: str) -> ClusterView:
+    snaps = situation(situation_name, NOW)
+    return build_view(SPEC, snaps, set(snaps), seed_configs(kind))
+
+
+def test_config_risks_follow_the_verdict_and_never_change_the_exit_code() -> None:
+    view = config_view("healthy", "incident")
+    lines = render_table([view]).splitlines()
+    verdict = lines.index("verdict home: HEALTHY (exit 0)")
+    assert lines[verdict + 1].startswith("config risk split_prone: VLAN1, VLAN100, VLAN101 fail over separately")
+    assert lines[verdict + 2 :] == [
+        f"  fix on vyos01, vyos02: set high-availability vrrp sync-group MAIN member {g}"
+        for g in ("VLAN1", "VLAN100", "VLAN101")
+    ]
+    assert overall_exit_code([view]) == 0
+    doc = json.loads(render_json([view]))
+    assert doc["exit_code"] == 0
+    [risk] = doc["clusters"][0]["config_risks"]
+    assert risk["rule"] == "split_prone" and risk["routers"] == ["vyos01", "vyos02"]
+    assert risk["groups"] == ["VLAN1", "VLAN100", "VLAN101"]
+    assert risk["fix"][0] == "set high-availability vrrp sync-group MAIN member VLAN1"
+    # The derived preferred master (highest priority) is in the JSON per group.
+    assert {g["name"]: g["preferred_master"] for g in doc["clusters"][0]["groups"]} == dict.fromkeys(
+        ("VLAN1", "VLAN100", "VLAN101"), "vyos01"
+    )
+
+
+def test_clean_configuration_prints_nothing_and_json_has_an_empty_list() -> None:
+    view = config_view("healthy", "fixed")
+    assert view.risks == ()
+    assert render_table([view]).rstrip().endswith("verdict home: HEALTHY (exit 0)")
+    assert json.loads(render_json([view]))["clusters"][0]["config_risks"] == []
+
+
+def test_config_not_read() -> None:
+    view = view_at(SPEC, situation("healthy", NOW), NOW, 15)
+    assert view.risks is None
+    text = render_table([view])  # config reading off (no entry for the cluster): nothing said
+    assert "config" not in text.split("verdict home:")[1]
+    unread = {"home": {"vyos02": "command: config command exited with status 1: Invalid command"}}
+    text = render_table([view], unread)
+    assert text.rstrip().splitlines()[-1] == (
+        "config: not read (vyos02: command: config command exited with status 1: Invalid command)"
+    )
+    [cluster] = json.loads(render_json([view], unread))["clusters"]
+    assert cluster["config_risks"] is None
+    assert cluster["config_unread"] == [{"router": "vyos02", "reason": unread["home"]["vyos02"]}]
+
+
+def test_planted_password_is_in_no_poll_output() -> None:
+    configs = seed_configs("incident")
+    text = (CONFIGS / "seed_incident_vyos01.txt").read_text(encoding="utf-8")
+    planted = "set high-availability vrrp group VLAN1 authentication password 'Planted-S3cret-pw'\n"
+    configs["vyos01"] = parse_vyos_config(text + planted)
+    view = build_view(SPEC, situation("healthy", NOW), set(SPEC.routers), configs)
+    assert view.risks
+    assert "Planted-S3cret-pw" not in render_table([view]) + render_json([view])

@@ -13,6 +13,7 @@ import re
 import shutil
 import tempfile
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -20,12 +21,15 @@ from fullstack.binaries import require_binary
 from seed import B, D, M, situation, snapshot, table
 
 from exporter.config import load_config
+from exporter.config_risk import RiskFinding
 from exporter.errors import PollErrorReason
+from exporter.join import build_view
 from exporter.model import ClusterSpec, PollFailure, RouterSnapshot, SyncSetSpec, VrrpGroup
 from exporter.service import Exporter
 from exporter.sim.fleet import SimFleet
 from exporter.sim.seed import SEED_CLUSTER, SeedPhase, seed_cluster
 from exporter.views import view_at
+from exporter.vyos_config import parse_vyos_config
 from exporter.web.statuspage import render_status_page
 
 NOW = 1_000_000.0
@@ -126,6 +130,56 @@ def test_names_are_escaped_and_refresh_is_optional() -> None:
     assert "r&lt;1&gt;" in html and "A&amp;B" in html
     assert 'http-equiv="refresh"' not in html
     assert 'http-equiv="refresh" content="5"' in page(situation("healthy"))
+
+
+# --- split risks in the routers' configuration -------------------------------------------------------
+
+CONFIGS = Path(__file__).parent / "fixtures" / "vyos_config"
+
+
+def config_page(situation_name: str, kind: str, spec: ClusterSpec = SEED) -> str:
+    configs = {
+        r: parse_vyos_config((CONFIGS / f"seed_{kind}_{r}.txt").read_text(encoding="utf-8")) for r in spec.routers
+    }
+    snaps = situation(situation_name)
+    return render_status_page([build_view(spec, snaps, set(snaps), configs)], "/metrics", now=NOW)
+
+
+def test_config_risks_with_their_fix_commands() -> None:
+    html = config_page("healthy", "typo")
+    assert '<div class="risks" data-risks="2"><h3>Configuration split risk</h3>' in html
+    assert '<li data-rule="split_prone"><strong>split_prone</strong>: sync-group MAIN (VLAN1, VLAN101), VLAN100' in html
+    assert (
+        "<p>on vyos01, vyos02:</p><pre>delete high-availability vrrp sync-group MAIN member VLAN10\n"
+        "set high-availability vrrp sync-group MAIN member VLAN100</pre>" in html
+    )
+    assert "<script" not in html.lower()
+
+
+def test_config_risks_none_and_not_read() -> None:
+    assert 'data-risks="0"><h3>Configuration split risk</h3><p>none found' in config_page("healthy", "fixed")
+    html = page(situation("healthy"))
+    assert 'data-risks="not-read"><h3>Configuration split risk</h3><p class="small">not read' in html
+
+
+def test_config_risk_text_is_escaped() -> None:
+    view = view_at(SEED, situation("healthy"), NOW, MAX_AGE)
+    risk = RiskFinding("peer_mismatch", ("vyos01", "<r2>"), ("<g>",), "a & b", ("<r2>: set x '<y>'",))
+    html = render_status_page([replace(view, risks=(risk,))], "/metrics", now=NOW)
+    assert "<r2>" not in html and "<g>" not in html and "<y>" not in html
+    assert "a &amp; b" in html and "<p>on &lt;r2&gt;:</p><pre>set x &#x27;&lt;y&gt;&#x27;</pre>" in html
+
+
+def test_preferred_master_per_group() -> None:
+    # No preferred master in the YAML: the configuration's highest-priority router (vyos01, 150).
+    spec = ClusterSpec("home", ("vyos01", "vyos02"))
+    html = config_page("split", "incident", spec)
+    assert re.search(r'data-group="VLAN1".*?<td data-preferred="vyos01">vyos01</td></tr>', html)
+    assert re.search(
+        r'data-group="VLAN100".*?<td class="INIT" data-preferred="vyos01">vyos01 \(not master\)</td>', html
+    )
+    assert "<th scope=col>Preferred master</th></tr>" in html
+    assert re.search(r'data-group="VLAN1".*?<td class="absent">none</td></tr>', page(situation("healthy"), spec))
 
 
 # --- headless Chromium against a running exporter ---------------------------------------------------------

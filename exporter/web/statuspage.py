@@ -13,6 +13,7 @@ import time
 from html import escape
 
 from .. import __version__
+from ..config_risk import RiskFinding, fix_by_router
 from ..findings import problems, warnings
 from ..join import ClusterView, GroupView, RouterView, SetView, Verdict
 from ..model import VrrpGroup
@@ -36,6 +37,8 @@ tr.nostandby>:first-child{background:#ffe8a3}
 tr.nomaster>:first-child,tr.dualmaster>:first-child{background:#ffb3b3}
 .problems .p-bad{color:#a00000;font-weight:bold}.problems .p-warn{color:#7a4a00}
 .legend span{margin-right:.6em;padding:0 .4em}
+.risks pre{background:#f4f4f4;border:1px solid #ccc;padding:.4em .6em;margin:.2em 0 .6em;overflow-x:auto}
+.risks li{margin-bottom:.4em}
 """
 
 _VERDICT_TEXT = {
@@ -189,8 +192,19 @@ def _group_row(view: ClusterView, group: GroupView, split_sets: dict[str, list[s
         f'<tr{cls} data-group="{escape(group.name)}" data-masters="{len(group.masters)}"'
         f' data-standbys="{len(group.standbys)}">'
         f"<th scope=row>{escape(group.name)}{note}</th><td>{iface}</td><td>{vrid}</td>{cells}"
-        f"<td>{len(group.masters)}</td><td>{len(group.standbys)}</td><td>{set_cells}</td></tr>"
+        f"<td>{len(group.masters)}</td><td>{len(group.standbys)}</td><td>{set_cells}</td>"
+        f"{_preferred_cell(view, group)}</tr>"
     )
+
+
+def _preferred_cell(view: ClusterView, group: GroupView) -> str:
+    """The group's preferred master (the YAML's, else its highest-priority router) and whether it is."""
+    if group.name not in view.preferred:
+        return '<td class="absent">none</td>'
+    router, is_master = view.preferred[group.name]
+    if is_master:
+        return f'<td data-preferred="{escape(router)}">{escape(router)}</td>'
+    return f'<td class="INIT" data-preferred="{escape(router)}">{escape(router)} (not master)</td>'
 
 
 def _matrix(view: ClusterView, now: float) -> str:
@@ -198,12 +212,13 @@ def _matrix(view: ClusterView, now: float) -> str:
     header = "".join(_router_th(r) for r in view.routers)
     rows = "".join(_group_row(view, g, split_sets, now) for g in view.groups)
     if not view.groups:
-        span = 6 + len(view.routers)
+        span = 7 + len(view.routers)
         rows = f'<tr><td colspan="{span}">no VRRP group reported by any router that is up</td></tr>'
     return (
         "<table class=matrix><caption>Groups by routers (state, priority, time since the last transition)"
         "</caption><tr><th scope=col>Group</th><th scope=col>Interface</th><th scope=col>VRID</th>"
-        f"{header}<th scope=col>Masters</th><th scope=col>Standbys</th><th scope=col>Sync sets</th></tr>{rows}</table>"
+        f"{header}<th scope=col>Masters</th><th scope=col>Standbys</th><th scope=col>Sync sets</th>"
+        f"<th scope=col>Preferred master</th></tr>{rows}</table>"
     )
 
 
@@ -258,6 +273,36 @@ def _problems(view: ClusterView) -> str:
     return '<ul class="problems">' + "".join(f'<li class="{c}">{escape(m)}</li>' for c, m in items) + "</ul>"
 
 
+def _risk_item(risk: RiskFinding) -> str:
+    fixes = "".join(
+        f"<p>on {escape(', '.join(routers))}:</p><pre>{escape(chr(10).join(commands))}</pre>"
+        for routers, commands in fix_by_router(risk)
+    )
+    return (
+        f'<li data-rule="{escape(risk.rule)}"><strong>{escape(risk.rule)}</strong>: {escape(risk.reason)}'
+        f'<br><span class="small">groups {escape(", ".join(risk.groups))}; routers'
+        f" {escape(', '.join(risk.routers))}</span>{fixes}</li>"
+    )
+
+
+def _risks(view: ClusterView) -> str:
+    """Split risks in the routers' own VRRP configuration, with the commands that fix them."""
+    head = "<h3>Configuration split risk</h3>"
+    if view.risks is None:
+        return (
+            f'<div class="risks" data-risks="not-read">{head}<p class="small">not read: needs every router\'s'
+            " VRRP configuration (config reading off, not done yet, or a read failed: see the log and"
+            " <code>vrrp_config_read_errors_total</code>)</p></div>"
+        )
+    if not view.risks:
+        return f'<div class="risks" data-risks="0">{head}<p>none found in the routers\' VRRP configuration</p></div>'
+    items = "".join(_risk_item(r) for r in view.risks)
+    return (
+        f'<div class="risks" data-risks="{len(view.risks)}">{head}<p class="small">Enter the commands in'
+        f" configuration mode on the routers named, then commit and save.</p><ul>{items}</ul></div>"
+    )
+
+
 def _last_poll(view: ClusterView) -> float | None:
     polls = [r.snapshot.polled_at for r in view.routers if r.snapshot is not None]
     return max(polls) if polls else None
@@ -275,6 +320,7 @@ def _cluster_html(view: ClusterView, now: float) -> str:
             _problems(view),
             _matrix(view, now),
             _sets_table(view),
+            _risks(view),
             _routers_table(view, now),
             "</section>",
         )
