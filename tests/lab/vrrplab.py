@@ -1206,6 +1206,7 @@ LogLevel VERBOSE
         sync_sets: list[dict[str, Any]] | None = None,
         preferred_master: str | None = None,
         watch_command: str | None = None,
+        config_interval: str | None = None,
     ) -> str:
         """YAML for the exporter under test (DESIGN.md "Configuration"). `commands` overrides the
         ssh command per router; without it the exporter's default
@@ -1217,6 +1218,7 @@ LogLevel VERBOSE
             "# vyos-vrrp-exporter against the vvx- namespace lab (tests/lab, scripts/lab-up)",
             f"poll_interval: {poll_interval}",
             f"timeout: {timeout}",
+            *([f"config_interval: {config_interval}"] if config_interval is not None else []),
             "ssh:",
             f"  username: {SSH_USER}",
             f"  private_key: {self.client_key}",
