@@ -154,9 +154,11 @@ def test_keepalived_stopped_on_vyos01_leaves_no_standby(
     assert (res.returncode, res.stdout.strip()) == (status, message), res
 
     m = exp.wait_for(
-        lambda m: routers_up(m, V1, V2)
-        and all(m.value("vrrp_group_standbys", vrrp_cluster=CLUSTER, group=g) == 0 for g in GROUPS)
-        and states_are(m, {(V2, g): "MASTER" for g in GROUPS}),
+        lambda m: (
+            routers_up(m, V1, V2)
+            and all(m.value("vrrp_group_standbys", vrrp_cluster=CLUSTER, group=g) == 0 for g in GROUPS)
+            and states_are(m, {(V2, g): "MASTER" for g in GROUPS})
+        ),
         WAIT,
         "vrrp_group_standbys 0 for every group, vyos02 MASTER of all",
     )
