@@ -132,6 +132,8 @@ class VrrpOptions:
     advert: float = 0.1
     nopreempt: bool = False
     sync_group: str | None = None
+    # sync-group members as typed (None: every group); ("VLAN1", "VLAN10", "VLAN101") is the seed's typo
+    sync_members: tuple[str, ...] | None = None
 
     def master_down_seconds(self, priority: int) -> float:
         return 3 * self.advert + (256 - priority) / 256 * self.advert
@@ -140,7 +142,58 @@ class VrrpOptions:
         extra = (" nopreempt" if self.nopreempt else " preempt") + (
             f" sync-group {self.sync_group}" if self.sync_group else ""
         )
+        if self.sync_group and self.sync_members is not None:
+            extra += f" member {' '.join(self.sync_members)}"
         return f"VRRPv{self.version} advert {self.advert:g}s{extra}"
+
+
+def vyos_vrrp_commands(router: str, options: VrrpOptions) -> str:
+    """The router's `high-availability vrrp` subtree as VyOS prints it in `show configuration
+    commands` (1.4+ `address` syntax, nodes sorted, the default priority 100 not printed). With
+    `nopreempt` and no sync-group this is the seed's incident; with `sync_group="MAIN"` its fix.
+    The lab's sub-second advert interval is no VyOS value: it is passed to keepalived separately."""
+    r = router_spec(router)
+    lines = []
+    for v in VLANS:
+        base = f"set high-availability vrrp group {v.group}"
+        lines.append(f"{base} address '{v.vip}/{v.prefix_len}'")
+        lines.append(f"{base} interface '{v.iface}'")
+        if options.nopreempt:
+            lines.append(f"{base} no-preempt")
+        if r.priority != 100:
+            lines.append(f"{base} priority '{r.priority}'")
+        lines.append(f"{base} vrid '{v.vrid}'")
+    if options.sync_group:
+        members = options.sync_members if options.sync_members is not None else GROUPS
+        lines += [f"set high-availability vrrp sync-group {options.sync_group} member '{m}'" for m in members]
+    return "\n".join(lines) + "\n"
+
+
+# A made-up hash: with the default config command it must never leave the router (docs/lab.md).
+FAKE_PASSWORD_HASH = "$6$vvxlab$NotARealHashOnlyForTheLabsConfigCommandFilterTest0"
+
+
+def show_configuration_commands(router: str, vrrp_commands: str) -> str:
+    """What `show configuration commands` prints on the lab router: the VRRP subtree plus a few
+    unrelated lines of a real router (interfaces, ssh, system with a password hash), in VyOS's
+    sorted order (high-availability < interfaces < service < system)."""
+    r = router_spec(router)
+    other = []
+    for n, v in enumerate(VLANS):
+        other.append(f"set interfaces ethernet eth{n} address '{v.addrs[router]}/{v.prefix_len}'")
+        other.append(f"set interfaces ethernet eth{n} description '{v.group}'")
+    n = len(VLANS)
+    other += [
+        f"set interfaces ethernet eth{n} address '{r.mgmt_addr}/{MGMT_NET.prefixlen}'",
+        f"set interfaces ethernet eth{n} description 'management (mgmt0 in the lab)'",
+        "set interfaces loopback lo",
+        "set service ssh port '22'",
+        "set system config-management commit-revisions '100'",
+        f"set system host-name '{router}'",
+        f"set system login user vyos authentication encrypted-password '{FAKE_PASSWORD_HASH}'",
+        "set system syslog global facility all level 'info'",
+    ]
+    return vrrp_commands.rstrip("\n") + "\n" + "\n".join(other) + "\n"
 
 
 @dataclass(frozen=True)
@@ -440,6 +493,9 @@ class Lab:
     _lock: _HostLock = field(default_factory=_HostLock)
     _uid: int | None = None
     _is_up: bool = False
+    custom_config: bool = False  # a router runs set commands other than `options` stand for
+    _vrrp_commands: dict[str, str] = field(default_factory=dict)
+    _ssh_blocked: set[str] = field(default_factory=set)
 
     # ---- paths
     @property
@@ -762,6 +818,43 @@ LogLevel VERBOSE
         self._stop_proc(("sshd", router))
         wait_until(lambda: not self._ssh_banner(r.mgmt_addr) or None, 5.0, f"sshd of {router} to be gone")
 
+    def block_ssh(self, router: str) -> None:
+        """Black-hole the router's management SSH, as a firewall DROP rule for tcp/22 would: inside
+        the router's namespace, a policy-routing rule sends every TCP packet from port 22 to the
+        management side into a blackhole (`ip rule add ipproto tcp sport 22 to <mgmt net> blackhole`).
+        The router never answers a SYN nor anything on the established session: no RST, no ICMP,
+        the client just waits, as behind a DROP rule; ARP and all other traffic still pass. (A
+        routing rule, because this host has neither nft nor iptables, and its kernel lacks tc's
+        drop action.)"""
+        ns = router_spec(router).ns
+        self._ssh_blocked.add(router)
+        run(["ip", "-n", ns, "rule", "add", *self._ssh_rule()])
+        run(["ip", "-n", ns, "route", "flush", "cache"], check=False)
+
+    @staticmethod
+    def _ssh_rule() -> list[str]:
+        return ["priority", "100", "ipproto", "tcp", "sport", "22", "to", str(MGMT_NET), "blackhole"]
+
+    def unblock_ssh(self, *routers: str) -> None:
+        """Remove the SSH black hole of `routers` (default: every router that has one)."""
+        for router in routers or tuple(self._ssh_blocked):
+            run(["ip", "-n", router_spec(router).ns, "rule", "del", *self._ssh_rule()], check=False)
+            self._ssh_blocked.discard(router)
+
+    def ssh_blocked(self, router: str) -> bool:
+        out = run(["ip", "-n", router_spec(router).ns, "rule", "show", "priority", "100"], check=False)
+        return "blackhole" in out.stdout
+
+    def set_vyos_version(self, router: str, version: str | None) -> None:
+        """Which VyOS release the router's `show vrrp` imitates where they differ: with keepalived
+        stopped, 1.2-1.4 print `VRRP is not running` (exit 0), 1.5 prints `VRRP data is not available
+        (process not running or no active groups)` (exit 1). None: the default (1.4)."""
+        path = self.rdir(router) / "vyos-version"
+        if version is None:
+            path.unlink(missing_ok=True)
+        else:
+            path.write_text(version + "\n")
+
     def accepted_logins(self, router: str) -> int:
         """How many SSH logins the router's sshd has accepted so far (from its log)."""
         try:
@@ -775,41 +868,57 @@ LogLevel VERBOSE
         return p is not None and p.popen.poll() is None
 
     # ---- keepalived
-    def keepalived_conf(self, router: str, o: VrrpOptions) -> str:
-        r = router_spec(router)
-        notify = self.bin_dir / "ka-notify"
-        out = [
-            f"# lab router {router}: {o.describe()}",
-            "global_defs {",
-            f"    router_id {router}",
-            f"    vrrp_version {o.version}",
-            "    script_user root",
-            "    enable_script_security",
-            "}",
-        ]
-        if o.sync_group:
-            out += [f"vrrp_sync_group {o.sync_group} {{", "    group {"]
-            out += [f"        {v.group}" for v in VLANS]
-            out += ["    }", f'    notify "{notify} {router}"', "}"]
-        for v in VLANS:
-            out += [
-                f"vrrp_instance {v.group} {{",
-                "    state BACKUP",
-                f"    interface {v.iface}",
-                f"    virtual_router_id {v.vrid}",
-                f"    priority {r.priority}",
-                f"    advert_int {o.advert:g}",
-            ]
-            if o.nopreempt:
-                out.append("    nopreempt")
-            out += [
-                "    virtual_ipaddress {",
-                f"        {v.vip}/{v.prefix_len}",
-                "    }",
-                f'    notify "{notify} {router}"',
-                "}",
-            ]
-        return "\n".join(out) + "\n"
+    def keepalived_conf(self, router: str, o: VrrpOptions, vrrp_commands: str | None = None) -> str:
+        """keepalived.conf generated from the router's VyOS `set` commands (vyos_to_keepalived.py,
+        vyos-1x's template), plus what VyOS cannot express: the lab's advert interval and VRRP
+        version, the router id and the notify hook that records transitions."""
+        from vyos_to_keepalived import keepalived_conf_from_commands
+
+        text = vrrp_commands if vrrp_commands is not None else vyos_vrrp_commands(router, o)
+        return keepalived_conf_from_commands(
+            text,
+            interfaces={v.iface: v.iface for v in VLANS},
+            router_id=router,
+            vrrp_version=o.version,
+            advert_int=o.advert,
+            notify=f"{self.bin_dir / 'ka-notify'} {router}",
+            header=f"lab router {router}: {o.describe()}",
+        )
+
+    def write_vyos_config(self, router: str, vrrp_commands: str) -> None:
+        """Store the router's configuration, served by its `show configuration commands`."""
+        path = self.rdir(router) / "config.commands"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(show_configuration_commands(router, vrrp_commands))
+        tmp.replace(path)
+        self._vrrp_commands[router] = vrrp_commands
+
+    def vrrp_commands(self, router: str) -> str:
+        """The router's current `high-availability vrrp` set commands."""
+        return self._vrrp_commands.get(router) or vyos_vrrp_commands(router, self.options)
+
+    def commit(self, router: str, vrrp_commands: str) -> float:
+        """A VyOS commit of a new `high-availability vrrp` subtree: the router's configuration (as
+        `show configuration commands` prints it) is replaced, keepalived.conf regenerated from it
+        and keepalived reloaded. Returns the Unix time of the reload signal."""
+        conf = self.keepalived_conf(router, self.options, vrrp_commands)
+        self.write_vyos_config(router, vrrp_commands)
+        self.custom_config = True
+        return self.reload_keepalived(router, conf)
+
+    def check_keepalived_conf(self, router: str, path: Path) -> list[str]:
+        """`keepalived -t` inside the router's namespace. keepalived also exits non-zero (5) for
+        warnings it then ignores when it runs, such as a sync-group member that names no instance
+        (the seed's `member VLAN10`: "Virtual router VLAN10 specified in sync group MAIN doesn't
+        exist - ignoring"); VyOS commits that, so the lab accepts it and returns the warnings.
+        Anything else is a LabError."""
+        res = run(["ip", "netns", "exec", router_spec(router).ns, "keepalived", "-t", "-f", path], check=False)
+        lines = [line for line in (res.stderr + res.stdout).splitlines() if line.strip()]
+        if res.returncode == 0:
+            return lines
+        if lines and all(line.rstrip().endswith("- ignoring") for line in lines):
+            return lines
+        raise LabError(f"keepalived -t rejected {path} ({res.returncode}): {' | '.join(lines)}")
 
     def start_keepalived(self, router: str, timeout: float = 10.0) -> None:
         r = router_spec(router)
@@ -817,7 +926,7 @@ LogLevel VERBOSE
         conf = d / "keepalived.conf"
         # config test inside the namespace (in the root namespace the interfaces do not exist, and
         # a lab keepalived must never run there: eth0 is the host's uplink)
-        run(["ip", "netns", "exec", r.ns, "keepalived", "-t", "-f", conf])
+        self.check_keepalived_conf(router, conf)
         for name in ("keepalived.pid", "vrrp.pid"):
             (d / name).unlink(missing_ok=True)
         # -P VRRP only, -n foreground (so the Popen pid is keepalived's), -l log to stdout, -D detail;
@@ -896,7 +1005,7 @@ LogLevel VERBOSE
         if conf is not None:
             candidate = self.rdir(router) / "keepalived.conf.new"
             candidate.write_text(conf)
-            run(["ip", "netns", "exec", router_spec(router).ns, "keepalived", "-t", "-f", candidate])
+            self.check_keepalived_conf(router, candidate)
             candidate.replace(path)
         sent = time.time()
         os.kill(self._procs[key].popen.pid, signal.SIGHUP)
@@ -906,21 +1015,29 @@ LogLevel VERBOSE
         p = self._procs.get(("keepalived", router))
         return p is not None and p.popen.poll() is None
 
-    def configure(self, options: VrrpOptions, timeout: float | None = None) -> None:
+    def configure(
+        self, options: VrrpOptions, timeout: float | None = None, vrrp_commands: dict[str, str] | None = None
+    ) -> None:
         """(Re)start keepalived on both routers with `options`, every link up, and wait for the
         healthy election: vyos01 MASTER of every group, vyos02 BACKUP. vyos01 starts first and
-        vyos02 only once vyos01 is master, so `nopreempt` cannot hand the first election to vyos02."""
+        vyos02 only once vyos01 is master, so `nopreempt` cannot hand the first election to vyos02.
+        Each router's keepalived.conf is generated from its VyOS `set` commands: `vrrp_commands`
+        (per router) or the ones `options` stand for (`vyos_vrrp_commands`)."""
         t0 = time.monotonic()
         self.stop_keepalived()
+        self.unblock_ssh()
         for r in ROUTERS:
             for v in VLANS:
                 self.set_link(r.name, v.iface, up=True, side="router")
                 self.set_link(r.name, v.iface, up=True, side="switch")
                 self.set_port_in_bridge(r.name, v.iface, attached=True)
-            (self.rdir(r.name) / "dump-timeout").unlink(missing_ok=True)
-            (self.rdir(r.name) / "keepalived.conf").write_text(self.keepalived_conf(r.name, options))
-            (self.rdir(r.name) / "transitions.log").unlink(missing_ok=True)
+            for name in ("dump-timeout", "vyos-version", "transitions.log"):
+                (self.rdir(r.name) / name).unlink(missing_ok=True)
+            commands = (vrrp_commands or {}).get(r.name) or vyos_vrrp_commands(r.name, options)
+            (self.rdir(r.name) / "keepalived.conf").write_text(self.keepalived_conf(r.name, options, commands))
+            self.write_vyos_config(r.name, commands)
         self.options = options
+        self.custom_config = bool(vrrp_commands)
         limit = timeout if timeout is not None else 10 * options.master_down_seconds(0) + 10
         first, second = ROUTER_NAMES
         self.start_keepalived(first)
@@ -937,7 +1054,10 @@ LogLevel VERBOSE
                 links_ok = self.ports_attached() and all(
                     self.link_is_up(r, v.iface) for r in ROUTER_NAMES for v in VLANS
                 )
-                links_ok = links_ok and not any((self.rdir(r) / "dump-timeout").exists() for r in ROUTER_NAMES)
+                links_ok = links_ok and not any(
+                    (self.rdir(r) / name).exists() for r in ROUTER_NAMES for name in ("dump-timeout", "vyos-version")
+                )
+                links_ok = links_ok and not self.custom_config and not self._ssh_blocked
                 states = self.all_states()
                 ok = links_ok and all(
                     states[(r, g)].state == ("MASTER" if r == ROUTER_NAMES[0] else "BACKUP")
@@ -1086,6 +1206,7 @@ LogLevel VERBOSE
         sync_sets: list[dict[str, Any]] | None = None,
         preferred_master: str | None = None,
         watch_command: str | None = None,
+        config_interval: str | None = None,
     ) -> str:
         """YAML for the exporter under test (DESIGN.md "Configuration"). `commands` overrides the
         ssh command per router; without it the exporter's default
@@ -1097,6 +1218,7 @@ LogLevel VERBOSE
             "# vyos-vrrp-exporter against the vvx- namespace lab (tests/lab, scripts/lab-up)",
             f"poll_interval: {poll_interval}",
             f"timeout: {timeout}",
+            *([f"config_interval: {config_interval}"] if config_interval is not None else []),
             "ssh:",
             f"  username: {SSH_USER}",
             f"  private_key: {self.client_key}",

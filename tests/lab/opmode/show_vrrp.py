@@ -9,8 +9,10 @@ What it reproduces from VyOS 1.3/1.4 (`src/op_mode/vrrp.py`, `vyos/ifconfig/vrrp
   inotify IN_CLOSE_WRITE on the dump: keepalived rename()s the file into place *before* writing it,
   so a reader that only waits for the name can read an empty or half-written file.
 - the dump is deleted after reading (as VyOS does);
-- `VRRP is not running` when keepalived is not running, `VRRP data is not available (wait time
-  exceeded)` (exit 1) when no dump arrives in time;
+- `VRRP is not running` when keepalived is not running (VyOS 1.2-1.4, exit 0; with
+  <lab>/<router>/vyos-version saying 1.5: `VRRP data is not available (process not running or no
+  active groups)`, exit 1, as 1.5's vyos.opmode rewrite prints), `VRRP data is not available (wait
+  time exceeded)` (exit 1) when no dump arrives in time;
 - the table is `tabulate(rows, headers)` (tablefmt "simple") with the headers
   `Name Interface VRID State Priority Last Transition`, rendered by Debian's python3-tabulate 0.8.9,
   the library and version family VyOS ships; Last Transition is VyOS's `seconds_to_human`.
@@ -189,6 +191,17 @@ def dump_timeout(router: str, lab_dir: Path = LAB_DIR) -> float:
         return WAIT_SECONDS
 
 
+NOT_AVAILABLE_NOT_RUNNING = "VRRP data is not available (process not running or no active groups)"
+
+
+def vyos_version(router: str, lab_dir: Path = LAB_DIR) -> str:
+    """The VyOS release imitated where the messages differ: <lab>/<router>/vyos-version, default 1.4."""
+    try:
+        return (lab_dir / router / "vyos-version").read_text().strip() or "1.4"
+    except OSError:
+        return "1.4"
+
+
 def summary_rows(dump: list[dict[str, dict[str, object]]], now: float | None = None) -> list[list[object]]:
     now = time.time() if now is None else now
     rows: list[list[object]] = []
@@ -220,6 +233,10 @@ def main(argv: list[str]) -> int:
         print(f"show-vrrp: {exc}", file=sys.stderr)
         return 2
     except NotRunning:
+        if vyos_version(router) == "1.5":
+            # 1.5's vyos.opmode rewrite: no keepalived pid file is VRRPNoData, exit 1
+            print(NOT_AVAILABLE_NOT_RUNNING)
+            return 1
         print("VRRP is not running")
         return 0
     except NotAvailable:
