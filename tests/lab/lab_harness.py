@@ -232,9 +232,8 @@ def run_poll(config: Path, output: str = "table", timeout: float = 60.0) -> Poll
     return PollResult(proc.returncode, proc.stdout, proc.stderr)
 
 
-def run_lint(config: Path, output: str = "table", timeout: float = 60.0) -> PollResult | None:
-    """`vyos-vrrp-exporter lint --config.file=... --output=...`; None if this exporter has no `lint`
-    command yet (argparse refuses the word: exit 2, "invalid choice" or "unrecognized arguments")."""
+def run_lint(config: Path, output: str = "table", timeout: float = 60.0) -> PollResult:
+    """`vyos-vrrp-exporter lint --config.file=... --output=...`."""
     exe = exporter_executable()
     assert exe is not None
     env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
@@ -247,9 +246,6 @@ def run_lint(config: Path, output: str = "table", timeout: float = 60.0) -> Poll
         env=env,
         check=False,
     )
-    refused = "invalid choice" in proc.stderr or "unrecognized arguments" in proc.stderr
-    if proc.returncode == 2 and refused and "lint" in proc.stderr:
-        return None
     return PollResult(proc.returncode, proc.stdout, proc.stderr)
 
 

@@ -11,7 +11,7 @@ reloaded (Lab.commit).
 (b) the seed's sync-group fix (corrected: VLAN100) clears the finding, the set MAIN is derived from
     the routers and a link flap moves all groups together;
 (c) the seed's typo (`member VLAN10`) is flagged `sync_group_member_missing`.
-`vyos-vrrp-exporter lint` is checked where this exporter has it (skipped with the reason otherwise).
+`vyos-vrrp-exporter lint` is checked against the lab routers too.
 Timings go to tests/reporting.py: config change -> finding on /metrics, and flap -> split.
 """
 
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 import reporting
-from lab_harness import CLUSTER, ExporterProcess, Metrics, PollResult, routers_up, run_lint, split_is, states_are
+from lab_harness import CLUSTER, ExporterProcess, Metrics, routers_up, run_lint, split_is, states_are
 from vrrplab import GROUPS, ROUTER_NAMES, Lab, VrrpOptions, vyos_vrrp_commands
 
 pytestmark = pytest.mark.lab
@@ -75,11 +75,6 @@ def commit_all(lab: Lab, options: VrrpOptions) -> float:
     return sent
 
 
-def lint_or_skip(config: Path, output: str = "table") -> PollResult:
-    result = run_lint(config, output)
-    if result is None:
-        pytest.skip("this vyos-vrrp-exporter has no `lint` command yet (issue 14 CLI)")
-    return result
 
 
 def flap_v1(lab: Lab, iface: str = "eth1") -> float:
@@ -196,9 +191,9 @@ def test_lint_exit_codes(
     lab = lab_reset
     lab.configure(options)
     config = exporter_config()
-    table = lint_or_skip(config)
+    table = run_lint(config)
     assert table.returncode == code, table
-    doc = lint_or_skip(config, "json")
+    doc = run_lint(config, "json")
     assert doc.returncode == code, doc
     text = json.dumps(doc.doc)
     if rule is None:
@@ -214,7 +209,7 @@ def test_lint_exit_3_when_a_router_is_unreadable(lab_reset: Lab, exporter_config
     lab = lab_reset
     lab.block_ssh(V2)
     try:
-        result = lint_or_skip(exporter_config())
+        result = run_lint(exporter_config())
         assert result.returncode == 3, result
         assert V2 in result.stdout + result.stderr, result
     finally:
