@@ -173,7 +173,8 @@ def poll_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="vyos-vrrp-exporter poll",
         description="Poll every router once and print, per cluster, the `show vrrp` tables side by side"
-        " and a verdict. Exit 0 healthy, 1 split/no master/dual master, 3 router unreachable, 2 bad config.",
+        " and a verdict. Exit 0 healthy, 1 split/no master/dual master, 3 router unreachable, router without"
+        " VRRP or group without standby, 2 bad config.",
     )
     _config_flag(parser)
     parser.add_argument(

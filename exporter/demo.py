@@ -19,10 +19,12 @@ import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
 from .config import load_config
+from .errors import PollErrorReason
 from .join import ClusterView, Verdict
 from .service import Exporter
 from .sim.fleet import SimFleet
 from .sim.seed import SEED_CLUSTER, SEED_PHASES, SeedPhase, apply_seed_phase, seed_cluster
+from .transport import SshTransport
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +104,42 @@ async def _play(
     return ok
 
 
+async def _race(exporter: Exporter, fleet: SimFleet) -> bool:
+    """An admin types `show vrrp` on both routers while the exporter polls them: VyOS's one dump
+    file races, and the loser is told "VRRP data is not available" as if keepalived had stopped.
+    The exporter asks again before it believes that; the verdict must stay HEALTHY."""
+    name = SEED_CLUSTER.name
+    for router in fleet:
+        router.dump_race, router.latency, router.race_seconds = True, 0.1, 0.1  # VyOS's race, faster
+    doubted = sum(exporter.views.errors(name, r.name)[PollErrorReason.UNAVAILABLE] for r in fleet)
+    races = sum(r.races_lost for r in fleet)
+    admin = SshTransport()  # a second reader with its own SSH sessions, like a person at the CLI
+    try:
+        targets = exporter.poller.runtime.targets[name]
+        reading = [asyncio.create_task(admin.run(t, 5.0)) for t in targets]
+        await asyncio.sleep(0.02)  # the admin's dumps are under way when the exporter asks
+        exporter.poller.wake(name)
+        async with asyncio.timeout(30):
+            await exporter.poller.wait_next_round()
+        await asyncio.gather(*reading)
+    finally:
+        await admin.close()
+        for router in fleet:
+            router.dump_race, router.latency = False, 0.0
+    view = exporter.views.cluster(name)
+    doubted = sum(exporter.views.errors(name, r.name)[PollErrorReason.UNAVAILABLE] for r in fleet) - doubted
+    races = sum(r.races_lost for r in fleet) - races
+    ok = view.verdict is Verdict.HEALTHY
+    print("[race]       an admin runs show vrrp on both routers while the exporter polls them (one dump file)")
+    print(
+        f"      verdict {view.verdict.value.upper():<11} {races} reader(s) lost the race; {doubted} answer(s)"
+        ' doubted and asked again (vrrp_poll_errors_total{reason="unavailable"})'
+        + ("" if ok else "  (expected HEALTHY)"),
+        flush=True,
+    )
+    return ok
+
+
 def _risks(view: ClusterView) -> str:
     """The routers' own configuration, linted: what `vyos-vrrp-exporter lint` would say."""
     if view.risks is None:
@@ -159,6 +197,8 @@ async def _run_story(exporter: Exporter, fleet: SimFleet, args: argparse.Namespa
                             await stop.wait()
                     if stop.is_set():
                         break
+                if not stop.is_set():
+                    all_ok = await _race(exporter, fleet) and all_ok
                 if once or stop.is_set():
                     break
                 print("demo: story done; starting over (Ctrl-C to stop)", flush=True)

@@ -217,11 +217,16 @@ class PollResult:
 
 
 def run_poll(config: Path, output: str = "table", timeout: float = 60.0) -> PollResult:
+    """`vyos-vrrp-exporter poll --config.file=... --output=...`."""
+    return _run("poll", config, output, timeout)
+
+
+def _run(command: str, config: Path, output: str, timeout: float) -> PollResult:
     exe = exporter_executable()
     assert exe is not None
     env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
     proc = subprocess.run(
-        [exe, "poll", f"--config.file={config}", f"--output={output}"],
+        [exe, command, f"--config.file={config}", f"--output={output}"],
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -234,19 +239,7 @@ def run_poll(config: Path, output: str = "table", timeout: float = 60.0) -> Poll
 
 def run_lint(config: Path, output: str = "table", timeout: float = 60.0) -> PollResult:
     """`vyos-vrrp-exporter lint --config.file=... --output=...`."""
-    exe = exporter_executable()
-    assert exe is not None
-    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
-    proc = subprocess.run(
-        [exe, "lint", f"--config.file={config}", f"--output={output}"],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-        env=env,
-        check=False,
-    )
-    return PollResult(proc.returncode, proc.stdout, proc.stderr)
+    return _run("lint", config, output, timeout)
 
 
 # ------------------------------------------------------------------------------------------------
