@@ -65,6 +65,16 @@ class RouterSnapshot:
     problems: tuple[str, ...] = ()  # cells of the table the parser could not read (see parse.py)
     # Groups the router reported before and no longer reports at all: its VRRP stopped (set by the store).
     vrrp_gone: tuple[str, ...] = ()
+    # When the router last answered in a way that leaves this table standing: a doubtful "not
+    # available" (VyOS's dump-file race) that is not believed yet. Keeps the table fresh meanwhile.
+    vouched_at: float | None = None
+
+    @property
+    def current_at(self) -> float | None:
+        """Until when this table is known to be the router's: its success, or a later vouch."""
+        if self.vouched_at is None:
+            return self.last_success_at
+        return max(self.vouched_at, self.last_success_at or self.vouched_at)
 
     @property
     def ok(self) -> bool:

@@ -39,18 +39,17 @@ log = structlog.get_logger("exporter.poller")
 
 # VyOS's `show vrrp` has keepalived write one dump file, reads it and deletes it: a reader racing
 # another one (a second exporter, an admin at the CLI) gets "not running" / "not available",
-# the same words as a stopped keepalived. From a router that had groups such an answer is asked
-# again, at most this many times and all within the poll's time limit; only a repeated answer is
-# believed. The pause is random (two exporters must not stay in step) and about as long as the
-# doubtful answer took: a race loser answers once the winner's dump is through (~1 s on VyOS).
-DOUBT_RETRIES = 2
-DOUBT_PAUSE_FACTOR = (0.5, 1.2)
-DOUBT_PAUSE_SECONDS = (0.05, 1.0)  # bounds of the pause
-
-
-def doubt_pause(took: float) -> float:
-    low, high = DOUBT_PAUSE_SECONDS
-    return min(high, max(low, took * random.uniform(*DOUBT_PAUSE_FACTOR)))
+# the same words as a stopped keepalived, once the winner's dump is through (~1 s). From a router
+# that had groups (or has not been read yet) such an answer is asked again, after a random pause,
+# as often as the poll's time limit allows, and only believed once every answer of `DOUBT_POLLS`
+# polls in a row said it. The pause is short, because a race loser hears back only once the
+# winner's dump is through, so the file is free right then; and random, so that two exporters
+# polling at one interval do not collide again at every ask.
+DOUBT_POLLS = 2  # polls in a row whose every answer was doubtful before it is believed
+DOUBT_ASKS = 3  # answers per poll at most
+MIN_ASK_SECONDS = 0.05  # time kept for one more answer, however fast the last one came
+DOUBT_PAUSE_SECONDS = (0.02, 0.3)
+RACE_JITTER = 0.5  # after a round with a doubtful answer, the next one starts up to half an interval later
 
 
 class Transport(Protocol):
@@ -61,6 +60,10 @@ class Transport(Protocol):
     async def forget(self, keep: set[tuple[str, str]]) -> None: ...
 
     async def close(self) -> None: ...
+
+
+def _said(failure: PollFailure | None, parsed: ParsedVrrp) -> str | None:
+    return failure.message if failure is not None else parsed.message
 
 
 class Poller:
@@ -83,6 +86,9 @@ class Poller:
         self._verdicts: dict[str, Verdict] = {}
         self._report_missing: set[str] = set()
         self._vrrp_gone: set[tuple[str, str]] = set()  # routers whose `vrrp_stopped` was logged
+        self._raced: dict[str, bool] = {}  # clusters whose last round had to ask again
+        self._doubts: dict[tuple[str, str], int] = {}  # polls in a row that ended in doubt, per router
+        self._doubt_polls = DOUBT_POLLS
         # Watch streams need SSH sessions: a scripted transport has none.
         ssh = self.transport if isinstance(self.transport, SshTransport) else None
         self.watches = WatchStreams(ssh, self.wake) if ssh is not None else None
@@ -116,6 +122,7 @@ class Poller:
             self.store.forget_configs()
         self._router_status = {k: v for k, v in self._router_status.items() if k in keep}
         self._vrrp_gone &= keep
+        self._doubts = {k: v for k, v in self._doubts.items() if k in keep}
         self._verdicts = {k: v for k, v in self._verdicts.items() if k in self.runtime.specs}
         await self.transport.forget(keep)
         self.start()
@@ -166,6 +173,11 @@ class Poller:
                 # A bug must not silently stop polling: log it loudly and keep the schedule.
                 log.exception("poll_round_crashed", cluster=name)
             delay = interval - (time.monotonic() - started)
+            if self._raced.pop(name, False):
+                # Another reader shares the routers' one dump file and may poll at our interval:
+                # shift our schedule by a random amount so the two drift apart instead of colliding
+                # at every round.
+                delay = max(delay, 0.0) + random.uniform(0.0, RACE_JITTER * interval)
             if delay > 0:
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(delay):
@@ -175,7 +187,13 @@ class Poller:
         """One round of every cluster, concurrently, with the routers' configuration read first
         when config reading is on (the `poll` command)."""
         await self.read_configs()
-        await asyncio.gather(*(self.poll_cluster(name) for name in self.runtime.specs))
+        # One look, no earlier poll to weigh against: an answer that every ask of this poll
+        # repeated is believed.
+        self._doubt_polls = 1
+        try:
+            await asyncio.gather(*(self.poll_cluster(name) for name in self.runtime.specs))
+        finally:
+            self._doubt_polls = DOUBT_POLLS
         return self.views.clusters()
 
     async def read_configs(self) -> None:
@@ -209,32 +227,41 @@ class Poller:
         return snapshots
 
     async def poll_router(self, target: SshTarget) -> RouterSnapshot | None:
-        """Ask the router, and ask again while its answer is doubtful (see `DOUBT_RETRIES`).
+        """Ask the router, and ask again while its answer is doubtful (see `DOUBT_POLLS`).
 
-        Returns None when a doubtful answer could not be confirmed within the time limit: the
-        router's last snapshot stays (it ages out as usual) and the attempt counts as `unavailable`."""
+        Returns None while a doubtful answer is not believed yet: the router's last table stays, and
+        stays fresh (the router did answer), and every such answer counts as `unavailable`."""
+        key = (target.cluster, target.router)
         async with self._semaphore:
             started = time.monotonic()
             deadline = started + self.config.command_timeout
-            doubt = self.store.reported_groups(target.cluster, target.router)
-            doubtful_answers = 0
-            while True:
+            doubt = self.store.expects_groups(*key)
+            for ask in range(1, DOUBT_ASKS + 1):
                 asked = time.monotonic()
                 parsed, failure, doubtful = await self._ask(target, max(deadline - asked, 0.001))
                 if not (doubt and doubtful):
+                    self._doubts.pop(key, None)
                     break
-                doubtful_answers += 1
-                if doubtful_answers > DOUBT_RETRIES:
-                    break  # said every time: believed
-                took = time.monotonic() - asked
-                delay = doubt_pause(took)
-                if time.monotonic() + delay + took > deadline:
-                    if doubtful_answers >= 2:
-                        break  # said twice, no time for a third: believed
-                    self._doubted(target, failure, parsed, asking_again=False)
-                    return None
+                # Room for a pause and another answer as slow as this one?
+                now = time.monotonic()
+                room = deadline - now - max(now - asked, MIN_ASK_SECONDS)
+                if ask == DOUBT_ASKS or room < DOUBT_PAUSE_SECONDS[0]:
+                    streak = self._doubts.get(key, 0) + 1
+                    if streak >= self._doubt_polls:
+                        self._doubts.pop(key, None)
+                        break  # doubtful at every ask of several polls: believed
+                    self._doubts[key] = streak
+                    if self.store.snapshot(*key) is not None:
+                        self._doubted(target, failure, parsed, asking_again=False)
+                        self.store.vouch(*key, self._clock())
+                        return None
+                    # Never read before: nothing older to keep, so the router is not read yet.
+                    failure = PollFailure(PollErrorReason.UNAVAILABLE, f"not believed yet: {_said(failure, parsed)}")
+                    parsed = ParsedVrrp(())
+                    break
                 self._doubted(target, failure, parsed, asking_again=True)
-                await asyncio.sleep(delay)
+                self._raced[target.cluster] = True
+                await asyncio.sleep(min(random.uniform(*DOUBT_PAUSE_SECONDS), room))
             duration = time.monotonic() - started
         now = self._clock()
         return RouterSnapshot(
@@ -266,7 +293,7 @@ class Poller:
             "poll_answer_doubted",
             cluster=target.cluster,
             router=target.router,
-            answer=failure.message if failure is not None else parsed.message,
+            answer=_said(failure, parsed),
             asking_again=asking_again,
         )
 

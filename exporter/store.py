@@ -127,6 +127,13 @@ class SnapshotStore:
     def config_errors(self, cluster: str, router: str) -> int:
         return self._config_errors.get((cluster, router), 0)
 
+    def vouch(self, cluster: str, router: str, at: float) -> None:
+        """The router answered, in doubt: its last table stands (history untouched) and stays fresh."""
+        key = (cluster, router)
+        previous = self._snapshots.get(key)
+        if previous is not None and previous.failure is None:
+            self._snapshots[key] = replace(previous, vouched_at=at)
+
     def count_error(self, cluster: str, router: str, reason: PollErrorReason) -> None:
         """Count a failed attempt that does not replace the router's snapshot (e.g. a doubted answer)."""
         ekey = (cluster, router, reason)
@@ -231,9 +238,10 @@ class SnapshotStore:
     def parse_problems(self, cluster: str, router: str) -> int:
         return self._parse_problems.get((cluster, router), 0)
 
-    def reported_groups(self, cluster: str, router: str) -> bool:
-        """The router's last successful poll reported VRRP groups."""
-        return self._reported_groups.get((cluster, router), False)
+    def expects_groups(self, cluster: str, router: str) -> bool:
+        """The router has VRRP groups as far as we know: its last successful poll reported some, or
+        it has not been read yet (a first answer lost to another reader must not blind us)."""
+        return self._reported_groups.get((cluster, router), True)
 
     def rounds(self, cluster: str) -> int:
         return self._rounds.get(cluster, 0)

@@ -26,8 +26,10 @@ _MemoKey = tuple[ClusterSpec, tuple[tuple[RouterSnapshot | None, bool], ...], tu
 
 
 def is_fresh(snapshot: RouterSnapshot, now: float, max_age: float) -> bool:
-    """The last successful poll is at most `max_age` old (a failed poll is never a success)."""
-    return snapshot.last_success_at is not None and now - snapshot.last_success_at <= max_age
+    """The last successful poll is at most `max_age` old (a failed poll is never a success; an
+    answer in doubt vouches for the table it leaves standing)."""
+    at = snapshot.current_at
+    return at is not None and now - at <= max_age
 
 
 def view_at(spec: ClusterSpec, snapshots: Mapping[str, RouterSnapshot], now: float, max_age: float) -> ClusterView:
