@@ -242,9 +242,9 @@ class Poller:
                 if not (doubt and doubtful):
                     self._doubts.pop(key, None)
                     break
-                # Room for a pause and another answer as slow as this one?
+                # Room for a pause and another answer as slow as this one (with half again as margin)?
                 now = time.monotonic()
-                room = deadline - now - max(now - asked, MIN_ASK_SECONDS)
+                room = deadline - now - max(1.5 * (now - asked), MIN_ASK_SECONDS)
                 if ask == DOUBT_ASKS or room < DOUBT_PAUSE_SECONDS[0]:
                     streak = self._doubts.get(key, 0) + 1
                     if streak >= self._doubt_polls:
