@@ -75,8 +75,6 @@ def commit_all(lab: Lab, options: VrrpOptions) -> float:
     return sent
 
 
-
-
 def flap_v1(lab: Lab, iface: str = "eth1") -> float:
     """vyos01's switch port of `iface` down until vyos02 is MASTER of that VLAN's group, then up.
     Returns the Unix time the link went down."""
@@ -99,7 +97,12 @@ def test_a_incident_flagged_split_prone_then_splits(lab_reset: Lab, start_export
     assert risks(m)["split_prone"] == 0, risks(m)
 
     t_commit = commit_all(lab, INCIDENT)
-    m = exp.wait_for(risk_is("split_prone", lambda v: v >= 1), WAIT, "vrrp_config_risk{rule=split_prone} >= 1")
+    # Both routers' new configuration read: the finding, and the set derived from it (`all`: the
+    # incident has no sync-group). A read between the two commits sees vyos02's MAIN still.
+    flagged = risk_is("split_prone", lambda v: v >= 1)
+    m = exp.wait_for(
+        lambda m: flagged(m) and split_is(m, 0), WAIT, "vrrp_config_risk{rule=split_prone} >= 1, set all derived"
+    )
     t_seen = m.at
     assert risks(m)["sync_group_member_missing"] == 0
     assert states_are(m, HEALTHY) and split_is(m, 0), "flagged before any failover: nothing has split yet"
