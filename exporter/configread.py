@@ -27,6 +27,8 @@ log = structlog.get_logger("exporter.configread")
 
 
 class CommandRunner(Protocol):
+    """What reading a configuration needs of a transport: one command on a router's connection."""
+
     async def run(self, target: SshTarget, time_limit: float, command: str | None = None) -> CommandResult: ...
 
 

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TypeVar
 
 from .join import ClusterView, Finding, GroupView, Notice, RouterView, Verdict
+
+_T = TypeVar("_T")
 
 EXIT_CODES = {
     Verdict.HEALTHY: 0,
@@ -36,37 +39,37 @@ def describe(view: ClusterView, finding: Finding) -> str:
     """One line naming what is wrong and the routers involved."""
     kind, name = finding.kind, finding.subject
     if kind is Verdict.SPLIT:
-        s = view.set(name)
-        assert s is not None
+        s = _found(view.set(name))
         if s.master_count >= 2:
             where = "; ".join(f"{r}: {', '.join(gs)}" for r, gs in s.masters.items())
             return f"set {name} is split across {s.master_count} routers ({where})"
         return f"set {name} is split: {_seen_by(view, s.masters, s.split_seen_by)}"
     if kind is Verdict.NO_MASTER:
-        return f"group {name} has no master ({_states(view.group(name))})"
+        return f"group {name} has no master ({_states(_found(view.group(name)))})"
     if kind is Verdict.DUAL_MASTER:
-        group = view.group(name)
-        assert group is not None
-        return f"group {name} is MASTER on {', '.join(group.masters)}"
+        return f"group {name} is MASTER on {', '.join(_found(view.group(name)).masters)}"
     if kind is Verdict.ROUTER_DOWN:
-        return f"router {name} is down ({_why_down(view.router(name))})"
+        return f"router {name} is down ({_why_down(_found(view.router(name)))})"
     if kind is Verdict.VRRP_STOPPED:
-        router = view.router(name)
-        assert router is not None
+        router = _found(view.router(name))
         if router.vrrp_gone:
             before = f"it reported {', '.join(router.vrrp_gone)} before"
         else:
             before = f"while {', '.join(r.name for r in view.routers if r.groups)} report groups"
         return f"router {name} reports no VRRP at all ({before}; keepalived stopped or VRRP removed?)"
     if kind is Verdict.NO_STANDBY:
-        group = view.group(name)
-        assert group is not None
+        group = _found(view.group(name))
         return f"group {name} has no standby: MASTER on {group.masters[0]}, no router in BACKUP ({_states(group)})"
     if kind is Notice.NOT_PREFERRED:
         return f"group {name} is not on its preferred master {view.preferred[name][0]}"
-    s = view.set(name)
-    assert kind is Notice.MISSING_GROUPS and s is not None
-    return f"set {name} names group(s) no router reports: {', '.join(s.missing_groups)}"
+    assert kind is Notice.MISSING_GROUPS
+    return f"set {name} names group(s) no router reports: {', '.join(_found(view.set(name)).missing_groups)}"
+
+
+def _found(item: _T | None) -> _T:
+    """A finding's subject, which the view that produced the finding always holds."""
+    assert item is not None
+    return item
 
 
 def problems(view: ClusterView) -> list[tuple[Verdict, str]]:
@@ -95,13 +98,11 @@ def _row_state(view: ClusterView, router: str, group: str) -> str:
     return str(row.state) if row is not None else "absent"
 
 
-def _states(group: GroupView | None) -> str:
-    assert group is not None
+def _states(group: GroupView) -> str:
     return ", ".join(f"{r} {row.state if row else 'absent'}" for r, row in group.states.items())
 
 
-def _why_down(router: RouterView | None) -> str:
-    assert router is not None
+def _why_down(router: RouterView) -> str:
     if router.snapshot is None:
         return "not polled yet"
     if router.snapshot.failure is not None:

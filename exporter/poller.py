@@ -23,11 +23,11 @@ import structlog
 
 from .aio import cancel_all
 from .config import Config
-from .configread import ConfigReader
+from .configread import CommandRunner, ConfigReader
 from .errors import PollError, PollErrorReason, VrrpUnavailableError
 from .findings import problems
 from .join import ClusterView, Verdict
-from .model import CommandResult, PollFailure, RouterSnapshot
+from .model import PollFailure, RouterSnapshot
 from .parse import ParsedVrrp, interpret
 from .store import SnapshotStore
 from .targets import Runtime, SshTarget
@@ -52,10 +52,9 @@ DOUBT_PAUSE_SECONDS = (0.02, 0.3)
 RACE_JITTER = 0.5  # after a round with a doubtful answer, the next one starts up to half an interval later
 
 
-class Transport(Protocol):
-    """How the poller reaches a router (SshTransport; tests may pass a scripted one)."""
-
-    async def run(self, target: SshTarget, time_limit: float, command: str | None = None) -> CommandResult: ...
+class Transport(CommandRunner, Protocol):
+    """How the poller reaches a router (SshTransport; tests may pass a scripted one): `run` a
+    command, and manage the connections behind it."""
 
     async def forget(self, keep: set[tuple[str, str]]) -> None: ...
 

@@ -66,10 +66,10 @@ class SnapshotStore:
         self._history: dict[RouterKey, dict[str, _GroupHistory]] = {}
         self._errors: dict[tuple[str, str, PollErrorReason], int] = {}
         self._parse_problems: dict[RouterKey, int] = {}
-        self._reloads: dict[RouterKey, int] = {}
+        self._reloads: dict[RouterKey, int] = {}  # keepalived reloads recognised (not counted as transitions)
         # The routers' own VRRP configuration: the last one read, when, and failed reads.
         self._configs: dict[RouterKey, tuple[VrrpConfig, float]] = {}
-        self._config_errors: dict[RouterKey, int] = {}  # keepalived reloads recognised (not counted as transitions)
+        self._config_errors: dict[RouterKey, int] = {}
         # Per router: the groups it reported last time it reported any, and whether its last
         # successful poll had groups (a router with VRRP that suddenly reports none is doubted).
         self._known_groups: dict[RouterKey, tuple[str, ...]] = {}
