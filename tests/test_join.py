@@ -223,3 +223,24 @@ def test_router_with_zero_groups_is_up() -> None:
     assert view.verdict is Verdict.VRRP_STOPPED and exit_code(view) == 3
     assert [kind for kind, _ in problems(view)] == [Verdict.VRRP_STOPPED, *[Verdict.NO_STANDBY] * 3]
     assert "router vyos02 reports no VRRP at all (while vyos01 report groups" in problems(view)[0][1]
+
+
+def test_dual_master_is_not_also_a_missing_standby() -> None:
+    view = view_at(SPEC, situation("dual_master", NOW), NOW, MAX_AGE)
+    kinds = [kind for kind, _ in problems(view)]
+    assert Verdict.DUAL_MASTER in kinds and Verdict.NO_STANDBY not in kinds
+
+
+def test_vrrp_stopped_on_both_routers_is_not_healthy() -> None:
+    """No router reports a group any more, but both did: the pair has no VRRP left at all (no peer
+    with groups to compare with, so only the history says so)."""
+    store = SnapshotStore()
+    for snap in situation("healthy", NOW).values():
+        store.record(snap)
+    for router in ("vyos01", "vyos02"):
+        store.record(snapshot(router, (), NOW + 5))
+    snaps = {r: s for r in ("vyos01", "vyos02") if (s := store.snapshot("home", r)) is not None}
+    view = view_at(SPEC, snaps, NOW + 5, MAX_AGE)
+    assert view.groups == ()
+    assert view.vrrp_silent == ("vyos01", "vyos02")
+    assert view.verdict is Verdict.VRRP_STOPPED and exit_code(view) == 3

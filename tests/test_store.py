@@ -75,3 +75,13 @@ def test_state_change_before_the_resets_is_not_a_reload() -> None:
     poll(store, T0, aged(table("vyos01", (B, M, M)), (3600, 3600, 3600)))
     poll(store, T0 + 30, aged(table("vyos01", (M, M, M)), (25, 2, 2)))
     assert transitions(store) == {"VLAN1": 1, "VLAN100": 1, "VLAN101": 1}
+
+
+def test_a_router_with_one_group_counts_its_reset_as_a_flap() -> None:
+    """One group alone cannot show a reload (every group at one instant): counted, as documented."""
+    store = SnapshotStore()
+    one = table("vyos01", (M, M, M))[:1]
+    poll(store, T0, aged(one, (3600,)))
+    poll(store, T0 + 5, aged(one, (2,)))
+    assert store.transitions("home", "vyos01", "VLAN1") == 1
+    assert store.reloads("home", "vyos01") == 0
